@@ -1,0 +1,45 @@
+# slmia-auditor — the two set-up commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+PY := /usr/bin/python3
+
+.PHONY: all deps build test lint format run bench fixture clean
+
+all: build
+
+# npm ci when package-lock.json is newer than the installed tree.
+node_modules/.package-lock.json: package.json package-lock.json .npmrc
+	npm ci
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
+	$(NODE_BIN)/tsc -p tsconfig.json
+	chmod +x dist/cli.js
+
+build: dist/cli.js
+
+test: build
+	$(NODE_BIN)/ava
+
+lint: deps
+	$(NODE_BIN)/eslint .
+	$(NODE_BIN)/prettier --check .
+	$(NODE_BIN)/tsc -p tsconfig.test.json
+
+format: deps
+	$(NODE_BIN)/prettier --write .
+
+run: build
+	node dist/cli.js embed --model models/fixture/model.json --chunk-seconds 1.0 $${SLMIA_DATA_DIR:-../shared/data}/speechocean762/audio/SPEAKER0001
+
+bench: build
+	node --import=tsx bench/embed.ts
+
+# Regenerate the tiny test model (needs python3-torch: `make models-deps`).
+fixture:
+	$(PY) models/fixture/make_fixture.py
+
+clean:
+	rm -rf dist build .work

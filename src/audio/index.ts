@@ -1,0 +1,6 @@
+export * from './decode.js';
+export * from './resample.js';
+export * from './trim.js';
+export * from './chunk.js';
+export * from './load.js';
+export * from './files.js';

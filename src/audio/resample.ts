@@ -1,0 +1,28 @@
+/**
+ * Band-limited sample-rate conversion with libsamplerate (Secret Rabbit Code, compiled to wasm:
+ * `@alexanderolsen/libsamplerate-js`), sinc "medium quality" converter (97 dB SNR, 90% bandwidth).
+ */
+import libsamplerate from '@alexanderolsen/libsamplerate-js';
+
+const { ConverterType, create } = libsamplerate;
+
+/**
+ * Resample mono audio.
+ * @param samples `[numSamples] float32` in [-1, 1)
+ * @param fromRate input rate, Hz
+ * @param toRate output rate, Hz
+ * @returns `[round(numSamples * toRate / fromRate)] float32`; the input itself when the rates are equal
+ * @throws Error when a rate is not a positive finite number
+ */
+export async function resample(samples: Float32Array, fromRate: number, toRate: number): Promise<Float32Array> {
+  if (!(fromRate > 0) || !(toRate > 0) || !Number.isFinite(fromRate) || !Number.isFinite(toRate)) {
+    throw new RangeError(`resample: sample rates must be positive, got ${fromRate} Hz -> ${toRate} Hz`);
+  }
+  if (fromRate === toRate) return samples;
+  const src = await create(1, fromRate, toRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
+  try {
+    return src.simple(samples);
+  } finally {
+    src.destroy();
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Kaldi log mel filterbank ("fbank") features, numerically compatible with
+ * `torchaudio.compliance.kaldi.fbank` (which follows Kaldi's compute-fbank-feats). Parameter names are Kaldi's.
+ * Golden test: ../shared/golden/fbank80.json (torchaudio output on real clips, |diff| < 1e-3).
+ */
+import FFT from 'fft.js';
+
+/** Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). */
+export interface KaldiFbankOptions {
+  /** Hz (default 16000). */
+  sample_frequency: number;
+  /** Frame length, milliseconds (default 25). */
+  frame_length: number;
+  /** Frame shift, milliseconds (default 10). */
+  frame_shift: number;
+  /** Number of triangular mel bins (default 80). */
+  num_mel_bins: number;
+  /** Pre-emphasis coefficient (default 0.97). */
+  preemphasis_coefficient: number;
+  /** Subtract each frame's mean before pre-emphasis (default true). */
+  remove_dc_offset: boolean;
+  /** Only `povey` (Hann^0.85) and `hamming` are supported (default povey). */
+  window_type: 'povey' | 'hamming' | 'hanning';
+  /** Lowest mel bin edge, Hz (default 20). */
+  low_freq: number;
+  /** Highest mel bin edge, Hz; ≤ 0 means Nyquist + high_freq (default 0). */
+  high_freq: number;
+  /** Only `true` (Kaldi's default) is supported: frames lie entirely inside the signal. */
+  snip_edges: true;
+  /** Use power (|X|²) rather than magnitude (default true). */
+  use_power: boolean;
+  /** Log of the mel energies (default true). */
+  use_log_fbank: boolean;
+  /** Round the FFT size up to a power of two (default true). */
+  round_to_power_of_two: boolean;
+  /** Dither; only 0 is supported (deterministic features). */
+  dither: 0;
+  /** Waveform scale applied before analysis: 32768 gives Kaldi's 16-bit integer range (default 32768). */
+  input_scale: number;
+  /** Per-utterance cepstral (feature) mean normalisation over frames (default false). */
+  cmn: boolean;
+}
+
+/** Defaults: torchaudio.compliance.kaldi.fbank with num_mel_bins 80, dither 0, 16-bit input scale. */
+export const KALDI_FBANK_DEFAULTS: KaldiFbankOptions = {
+  sample_frequency: 16000,
+  frame_length: 25,
+  frame_shift: 10,
+  num_mel_bins: 80,
+  preemphasis_coefficient: 0.97,
+  remove_dc_offset: true,
+  window_type: 'povey',
+  low_freq: 20,
+  high_freq: 0,
+  snip_edges: true,
+  use_power: true,
+  use_log_fbank: true,
+  round_to_power_of_two: true,
+  dither: 0,
+  input_scale: 32768,
+  cmn: false,
+};
+
+/** float32 machine epsilon: torchaudio's log floor (`torch.finfo(torch.float).eps`). */
+export const LOG_FLOOR = 1.1920928955078125e-7;
+
+/** Fbank output: `data` is `[frames, num_mel_bins]` row-major float32. */
+export interface FbankFeatures {
+  data: Float32Array;
+  frames: number;
+  bins: number;
+}
+
+/** Number of frames for `numSamples` samples (snip_edges): `1 + floor((numSamples - window) / shift)`, or 0. */
+export function fbankFrameCount(numSamples: number, options: Partial<KaldiFbankOptions> = {}): number {
+  const o = { ...KALDI_FBANK_DEFAULTS, ...options };
+  const win = Math.round((o.sample_frequency * o.frame_length) / 1000);
+  const shift = Math.round((o.sample_frequency * o.frame_shift) / 1000);
+  return numSamples < win ? 0 : 1 + Math.floor((numSamples - win) / shift);
+}
+
+const melScale = (hz: number): number => 1127 * Math.log(1 + hz / 700);
+
+interface Plan {
+  win: number;
+  shift: number;
+  fftSize: number;
+  window: Float64Array;
+  /** Per mel bin: first FFT bin and weights. */
+  banks: { start: number; weights: Float64Array }[];
+  fft: FFT;
+}
+
+const plans = new Map<string, Plan>();
+
+/** Window, mel banks and FFT plan, cached per option set. Mel banks follow torchaudio `get_mel_banks`. */
+function planFor(o: KaldiFbankOptions): Plan {
+  const key = JSON.stringify(o);
+  const cached = plans.get(key);
+  if (cached) return cached;
+  const win = Math.round((o.sample_frequency * o.frame_length) / 1000);
+  const shift = Math.round((o.sample_frequency * o.frame_shift) / 1000);
+  const fftSize = o.round_to_power_of_two ? 2 ** Math.ceil(Math.log2(win)) : win;
+  const window = new Float64Array(win);
+  for (let n = 0; n < win; n++) {
+    const a = (2 * Math.PI * n) / (win - 1);
+    if (o.window_type === 'povey') window[n] = (0.5 - 0.5 * Math.cos(a)) ** 0.85;
+    else if (o.window_type === 'hanning') window[n] = 0.5 - 0.5 * Math.cos(a);
+    else window[n] = 0.54 - 0.46 * Math.cos(a);
+  }
+  const nyquist = 0.5 * o.sample_frequency;
+  const highFreq = o.high_freq <= 0 ? nyquist + o.high_freq : o.high_freq;
+  const numFftBins = fftSize / 2;
+  const binWidth = o.sample_frequency / fftSize;
+  const melLow = melScale(o.low_freq);
+  const melHigh = melScale(highFreq);
+  const delta = (melHigh - melLow) / (o.num_mel_bins + 1);
+  const banks: Plan['banks'] = [];
+  for (let b = 0; b < o.num_mel_bins; b++) {
+    const left = melLow + b * delta;
+    const center = melLow + (b + 1) * delta;
+    const right = melLow + (b + 2) * delta;
+    const weights: number[] = [];
+    let start = -1;
+    for (let k = 0; k < numFftBins; k++) {
+      const mel = melScale(binWidth * k);
+      const up = (mel - left) / (center - left);
+      const down = (right - mel) / (right - center);
+      const w = Math.max(0, Math.min(up, down));
+      if (w > 0) {
+        if (start < 0) start = k;
+        weights.length = k - start;
+        weights.push(w);
+      }
+    }
+    banks.push({ start: Math.max(start, 0), weights: Float64Array.from(weights, (w) => w ?? 0) });
+  }
+  const plan: Plan = { win, shift, fftSize, window, banks, fft: new FFT(fftSize) };
+  plans.set(key, plan);
+  return plan;
+}
+
+/**
+ * Compute Kaldi fbank features of one clip.
+ * @param samples `[numSamples] float32` in [-1, 1) at `sample_frequency` Hz (scaled by `input_scale` inside)
+ * @param options overrides of {@link KALDI_FBANK_DEFAULTS}
+ * @returns `[frames, num_mel_bins] float32`; `frames` = {@link fbankFrameCount}, 0 for clips shorter than a frame
+ * @throws RangeError for unsupported options (dither ≠ 0, snip_edges false)
+ */
+export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOptions> = {}): FbankFeatures {
+  const o: KaldiFbankOptions = { ...KALDI_FBANK_DEFAULTS, ...options };
+  if (o.dither !== 0) throw new RangeError(`kaldi fbank: dither must be 0 (deterministic), got ${o.dither}`);
+  if (o.snip_edges !== true) throw new RangeError('kaldi fbank: only snip_edges=true is supported');
+  const plan = planFor(o);
+  const { win, shift, fftSize, window, banks, fft } = plan;
+  const frames = fbankFrameCount(samples.length, o);
+  const bins = o.num_mel_bins;
+  const data = new Float32Array(frames * bins);
+  const frame = new Float64Array(win);
+  const input = new Array<number>(fftSize).fill(0);
+  const spectrum = fft.createComplexArray() as number[];
+  const power = new Float64Array(fftSize / 2);
+  const scale = o.input_scale;
+  for (let f = 0; f < frames; f++) {
+    const off = f * shift;
+    let mean = 0;
+    for (let i = 0; i < win; i++) {
+      frame[i] = (samples[off + i] as number) * scale;
+      mean += frame[i] as number;
+    }
+    if (o.remove_dc_offset) {
+      mean /= win;
+      for (let i = 0; i < win; i++) (frame[i] as number) -= mean;
+    }
+    // Pre-emphasis, torchaudio style: x[i] -= c * x[i-1], with x[-1] := x[0].
+    const c = o.preemphasis_coefficient;
+    if (c !== 0) {
+      for (let i = win - 1; i > 0; i--) (frame[i] as number) -= c * (frame[i - 1] as number);
+      (frame[0] as number) -= c * (frame[0] as number);
+    }
+    for (let i = 0; i < win; i++) input[i] = (frame[i] as number) * (window[i] as number);
+    fft.realTransform(spectrum, input);
+    for (let k = 0; k < fftSize / 2; k++) {
+      const re = spectrum[2 * k] as number;
+      const im = spectrum[2 * k + 1] as number;
+      const p = re * re + im * im;
+      power[k] = o.use_power ? p : Math.sqrt(p);
+    }
+    for (let b = 0; b < bins; b++) {
+      const bank = banks[b] as Plan['banks'][number];
+      let e = 0;
+      for (let j = 0; j < bank.weights.length; j++) e += (bank.weights[j] as number) * (power[bank.start + j] as number);
+      data[f * bins + b] = o.use_log_fbank ? Math.log(Math.max(e, LOG_FLOOR)) : e;
+    }
+  }
+  if (o.cmn) subtractFrameMean(data, frames, bins);
+  return { data, frames, bins };
+}
+
+/**
+ * Per-utterance mean normalisation (CMN) in place: subtract each bin's mean over frames.
+ * @param data `[frames, bins]` row-major
+ */
+export function subtractFrameMean(data: Float32Array, frames: number, bins: number): void {
+  if (frames === 0) return;
+  const mean = new Float64Array(bins);
+  for (let f = 0; f < frames; f++) for (let b = 0; b < bins; b++) (mean[b] as number) += data[f * bins + b] as number;
+  for (let b = 0; b < bins; b++) (mean[b] as number) /= frames;
+  for (let f = 0; f < frames; f++) for (let b = 0; b < bins; b++) (data[f * bins + b] as number) -= mean[b] as number;
+}

@@ -1,0 +1,3 @@
+export * from './manifest.js';
+export * from './speaker-model.js';
+export * from './embed-files.js';

@@ -1,0 +1,28 @@
+/**
+ * Where the project's files are: the project root (for the committed models) and the speech data folder.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root: the folder holding package.json (this file lives in `src/` or `dist/`). */
+export const projectRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The speech data folder: `$SLMIA_DATA_DIR`, else `../shared/data` beside the project root.
+ * It holds `speechocean762/` and `arabic-speech-commands/` (see ../shared/data/README.md).
+ */
+export function dataDir(): string {
+  return resolve(process.env.SLMIA_DATA_DIR ?? resolve(projectRoot, '..', 'shared', 'data'));
+}
+
+/** The speechocean762 folder inside {@link dataDir}, or `undefined` when it is absent. */
+export function speechoceanDir(): string | undefined {
+  const dir = resolve(dataDir(), 'speechocean762');
+  return existsSync(resolve(dir, 'utterances.tsv')) ? dir : undefined;
+}
+
+/** Path of a committed model manifest, e.g. `modelPath('fixture')` → `<root>/models/fixture/model.json`. */
+export function modelPath(name: string): string {
+  return resolve(projectRoot, 'models', name, 'model.json');
+}
