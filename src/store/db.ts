@@ -36,6 +36,44 @@ export const MIGRATIONS: Migration[] = [
             PRIMARY KEY (model_sha256, audio_sha256, chunking)
           ) WITHOUT ROWID;`,
   },
+  {
+    name: '002-audits',
+    sql: `CREATE TABLE audits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            transaction_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            speaker TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error_code TEXT,
+            error TEXT,
+            verdict TEXT CHECK (verdict IS NULL OR verdict IN ('member', 'non-member')),
+            probability REAL,
+            threshold REAL,
+            target_fpr REAL,
+            voices INTEGER,
+            queries INTEGER,
+            quantized_features BLOB,
+            model_sha256 TEXT,
+            attack_id TEXT,
+            timings TEXT,
+            requested_at TEXT NOT NULL,
+            audited_at TEXT NOT NULL
+          );
+          CREATE INDEX audits_speaker ON audits (speaker, id);
+          CREATE INDEX audits_transaction ON audits (transaction_id);`,
+  },
+  {
+    name: '003-outbox',
+    sql: `CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            audit_id INTEGER REFERENCES audits (id) ON DELETE SET NULL,
+            transaction_id TEXT,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            retain INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+          );`,
+  },
 ];
 
 type Param = string | number | bigint | Buffer | Uint8Array | null;
