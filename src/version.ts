@@ -5,7 +5,8 @@ import { projectRoot } from './paths.js';
 
 export const version: string = (() => {
   try {
-    return (JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '0.0.0';
   }

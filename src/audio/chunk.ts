@@ -26,7 +26,9 @@ export function splitVoiceChunks(
   hopSeconds: number = chunkSeconds,
 ): Float32Array[] {
   if (!(chunkSeconds > 0) || !(hopSeconds > 0)) {
-    throw new RangeError(`voice chunk splitting: chunk ${chunkSeconds} s and hop ${hopSeconds} s must be > 0`);
+    throw new RangeError(
+      `voice chunk splitting: chunk ${chunkSeconds} s and hop ${hopSeconds} s must be > 0`,
+    );
   }
   const len = Math.round(chunkSeconds * sampleRate);
   const hop = Math.max(1, Math.round(hopSeconds * sampleRate));

@@ -50,7 +50,8 @@ export async function decodeAudioBuffer(bytes: Uint8Array, source: string): Prom
   const magic = Buffer.from(bytes.subarray(0, 4)).toString('latin1');
   if (magic === 'RIFF' || magic === 'RIFX' || magic === 'RF64') return decodeWav(bytes, source);
   if (magic === 'fLaC') return decodeFlac(bytes, source);
-  if (bytes.length < 12) throw new AudioError(source, 'truncated-header', `only ${bytes.length} bytes, no audio header`);
+  if (bytes.length < 12)
+    throw new AudioError(source, 'truncated-header', `only ${bytes.length} bytes, no audio header`);
   throw new AudioError(
     source,
     'unsupported-encoding',
@@ -64,7 +65,11 @@ const WAV_FORMAT_EXTENSIBLE = 0xfffe;
 
 function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
   if (bytes.length < 44) {
-    throw new AudioError(source, 'truncated-header', `WAV header needs at least 44 bytes, file has ${bytes.length}`);
+    throw new AudioError(
+      source,
+      'truncated-header',
+      `WAV header needs at least 44 bytes, file has ${bytes.length}`,
+    );
   }
   const wav = new wavefile.WaveFile();
   try {
@@ -96,12 +101,15 @@ function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
       `WAV format tag ${audioFormat} with ${bits} bits per sample; expected PCM (1) 8/16/24/32-bit or float (3) 32/64-bit`,
     );
   }
-  if (!(fmt.sampleRate > 0)) throw new AudioError(source, 'truncated-header', `WAV sample rate ${fmt.sampleRate}`);
+  if (!(fmt.sampleRate > 0))
+    throw new AudioError(source, 'truncated-header', `WAV sample rate ${fmt.sampleRate}`);
   let raw: Float64Array | Float64Array[];
   try {
     raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
   } catch (err) {
-    throw new AudioError(source, 'decode-failed', `WAV samples unreadable (${(err as Error).message})`, { cause: err });
+    throw new AudioError(source, 'decode-failed', `WAV samples unreadable (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   const channels = fmt.numChannels === 1 ? [raw as Float64Array] : (raw as Float64Array[]);
   // Integer PCM: WAV 8-bit is unsigned (offset 128); wider words are signed two's complement.
@@ -113,7 +121,11 @@ function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
 
 async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAudio> {
   if (bytes.length < 42) {
-    throw new AudioError(source, 'truncated-header', `FLAC STREAMINFO needs 42 bytes, file has ${bytes.length}`);
+    throw new AudioError(
+      source,
+      'truncated-header',
+      `FLAC STREAMINFO needs 42 bytes, file has ${bytes.length}`,
+    );
   }
   const decoder = new FLACDecoder();
   try {
@@ -124,13 +136,19 @@ async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAud
       throw new AudioError(source, 'decode-failed', `FLAC decoded no samples${why ? ` (${why})` : ''}`);
     }
     if (out.errors.length > 0) {
-      throw new AudioError(source, 'decode-failed', `FLAC frame errors: ${out.errors[0]?.message ?? 'unknown'}`);
+      throw new AudioError(
+        source,
+        'decode-failed',
+        `FLAC frame errors: ${out.errors[0]?.message ?? 'unknown'}`,
+      );
     }
     const samples = mixToMono(out.channelData, (v) => v);
     return finish(source, samples, out.sampleRate, out.channelData.length, 'flac');
   } catch (err) {
     if (err instanceof AudioError) throw err;
-    throw new AudioError(source, 'decode-failed', `FLAC undecodable (${(err as Error).message})`, { cause: err });
+    throw new AudioError(source, 'decode-failed', `FLAC undecodable (${(err as Error).message})`, {
+      cause: err,
+    });
   } finally {
     decoder.free();
   }
@@ -144,12 +162,21 @@ async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAud
  * @param source label for errors, e.g. `microphone#3`
  * @throws AudioError `empty` | `zero-channels` | `truncated-header` (byte count not a whole frame)
  */
-export function decodePcmS16le(bytes: Uint8Array, sampleRate: number, channels: number, source: string): DecodedAudio {
+export function decodePcmS16le(
+  bytes: Uint8Array,
+  sampleRate: number,
+  channels: number,
+  source: string,
+): DecodedAudio {
   if (channels < 1) throw new AudioError(source, 'zero-channels', `s16le stream with ${channels} channels`);
   if (bytes.length === 0) throw new AudioError(source, 'empty', 'no PCM bytes received');
   const frameBytes = 2 * channels;
   if (bytes.length % frameBytes !== 0) {
-    throw new AudioError(source, 'truncated-header', `${bytes.length} bytes is not a whole number of ${frameBytes}-byte frames`);
+    throw new AudioError(
+      source,
+      'truncated-header',
+      `${bytes.length} bytes is not a whole number of ${frameBytes}-byte frames`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.length / frameBytes;
@@ -186,7 +213,11 @@ function finish(
   if (samples.length === 0) throw new AudioError(source, 'empty', 'no audio samples (0 frames)');
   for (let i = 0; i < samples.length; i++) {
     if (!Number.isFinite(samples[i])) {
-      throw new AudioError(source, 'non-finite', `sample ${i} is ${samples[i]} (NaN/Inf samples are not audio)`);
+      throw new AudioError(
+        source,
+        'non-finite',
+        `sample ${i} is ${samples[i]} (NaN/Inf samples are not audio)`,
+      );
     }
   }
   return { source, samples, sampleRate, channels, seconds: samples.length / sampleRate, format };

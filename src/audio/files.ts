@@ -23,8 +23,12 @@ export async function expandAudioPaths(paths: string[]): Promise<string[]> {
       throw new AudioError(p, 'not-found', 'no such file or directory', { cause: err });
     }
     if (info.isDirectory()) {
-      const entries = (await readdir(p, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
-      const files = entries.filter((e) => e.isFile() && AUDIO_EXTENSIONS.includes(extname(e.name).toLowerCase()));
+      const entries = (await readdir(p, { withFileTypes: true })).sort((a, b) =>
+        a.name.localeCompare(b.name),
+      );
+      const files = entries.filter(
+        (e) => e.isFile() && AUDIO_EXTENSIONS.includes(extname(e.name).toLowerCase()),
+      );
       out.push(...files.map((e) => join(p, e.name)));
       const dirs = entries.filter((e) => e.isDirectory()).map((e) => join(p, e.name));
       if (dirs.length > 0) out.push(...(await expandAudioPaths(dirs)));

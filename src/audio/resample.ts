@@ -14,7 +14,11 @@ const { ConverterType, create } = libsamplerate;
  * @returns `[round(numSamples * toRate / fromRate)] float32`; the input itself when the rates are equal
  * @throws Error when a rate is not a positive finite number
  */
-export async function resample(samples: Float32Array, fromRate: number, toRate: number): Promise<Float32Array> {
+export async function resample(
+  samples: Float32Array,
+  fromRate: number,
+  toRate: number,
+): Promise<Float32Array> {
   if (!(fromRate > 0) || !(toRate > 0) || !Number.isFinite(fromRate) || !Number.isFinite(toRate)) {
     throw new RangeError(`resample: sample rates must be positive, got ${fromRate} Hz -> ${toRate} Hz`);
   }

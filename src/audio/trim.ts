@@ -21,7 +21,11 @@ export interface TrimOptions {
  * @param sampleRate Hz
  * @returns a subarray view of `samples`
  */
-export function trimSilence(samples: Float32Array, sampleRate: number, options: TrimOptions = {}): Float32Array {
+export function trimSilence(
+  samples: Float32Array,
+  sampleRate: number,
+  options: TrimOptions = {},
+): Float32Array {
   const frame = Math.max(1, Math.round((options.frameSeconds ?? 0.025) * sampleRate));
   const hop = Math.max(1, Math.round((options.hopSeconds ?? 0.01) * sampleRate));
   const margin = Math.round((options.marginSeconds ?? 0.05) * sampleRate);

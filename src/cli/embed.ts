@@ -14,7 +14,10 @@ export function registerEmbed(program: Command): void {
     .command('embed')
     .description('compute speaker embeddings of audio files (WAV/FLAC) or folders of them')
     .requiredOption('--model <model.json>', 'speaker model manifest')
-    .option('--chunk-seconds <s>', 'voice chunk splitting: cut each clip into chunks of this length (seconds)')
+    .option(
+      '--chunk-seconds <s>',
+      'voice chunk splitting: cut each clip into chunks of this length (seconds)',
+    )
     .option('--trim', 'trim leading/trailing silence (energy based)')
     .option('--json', 'print JSON with the embeddings')
     .argument('<audio...>', 'audio files or directories')
@@ -29,7 +32,12 @@ export function registerEmbed(program: Command): void {
         const m = model.manifest;
         if (opts.json) {
           const out = {
-            model: { name: m.name, sha256: model.sha256, architecture: m.architecture ?? null, embedding_dim: m.embedding_dim },
+            model: {
+              name: m.name,
+              sha256: model.sha256,
+              architecture: m.architecture ?? null,
+              embedding_dim: m.embedding_dim,
+            },
             queries: result.queries,
             clips: result.clips.map((c) => ({
               path: c.path,
@@ -41,11 +49,15 @@ export function registerEmbed(program: Command): void {
           process.stdout.write(`${JSON.stringify(out)}\n`);
           return;
         }
-        process.stdout.write(`model ${m.name} (sha256 ${model.sha256.slice(0, 12)}…), ${m.embedding_dim}-dim embeddings\n`);
+        process.stdout.write(
+          `model ${m.name} (sha256 ${model.sha256.slice(0, 12)}…), ${m.embedding_dim}-dim embeddings\n`,
+        );
         for (const c of result.clips) {
           const e = c.embeddings[0] as Float32Array;
           const head = Array.from(e.subarray(0, 4), (v) => v.toFixed(3)).join(', ');
-          process.stdout.write(`${c.path}  ${c.seconds.toFixed(2)} s  ${c.embeddings.length} chunk(s)  [${head}, …]\n`);
+          process.stdout.write(
+            `${c.path}  ${c.seconds.toFixed(2)} s  ${c.embeddings.length} chunk(s)  [${head}, …]\n`,
+          );
         }
         process.stdout.write(`${result.clips.length} clips, ${result.queries} queries\n`);
       } finally {

@@ -11,7 +11,10 @@ export function registerInspectModel(program: Command): void {
     .action(async (manifestPath: string, opts: { json?: boolean }) => {
       const model = await loadSpeakerModel(manifestPath, { threads: 1 });
       try {
-        const report = { manifest: model.manifest, onnx: { path: model.onnxPath, inputs: model.inputs, outputs: model.outputs } };
+        const report = {
+          manifest: model.manifest,
+          onnx: { path: model.onnxPath, inputs: model.inputs, outputs: model.outputs },
+        };
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
           return;

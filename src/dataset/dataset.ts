@@ -27,7 +27,13 @@ export interface SplitEntry {
 }
 
 /** The canonical split groups. */
-export const SPLIT_GROUPS = ['imposter', 'target-member', 'target-nonmember', 'shadow-member', 'shadow-nonmember'] as const;
+export const SPLIT_GROUPS = [
+  'imposter',
+  'target-member',
+  'target-nonmember',
+  'shadow-member',
+  'shadow-nonmember',
+] as const;
 
 /** Parse a TSV with a header row into records; every listed column must exist. */
 export async function readTsv(file: string, required: string[]): Promise<Record<string, string>[]> {
@@ -40,7 +46,8 @@ export async function readTsv(file: string, required: string[]): Promise<Record<
   const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
   const header = (lines[0] ?? '').split('\t');
   for (const col of required) {
-    if (!header.includes(col)) throw new DatasetError(file, `missing column "${col}" (header: ${header.join(', ')})`);
+    if (!header.includes(col))
+      throw new DatasetError(file, `missing column "${col}" (header: ${header.join(', ')})`);
   }
   return lines.slice(1).map((line, i) => {
     const cells = line.split('\t');
@@ -61,7 +68,12 @@ export async function readUtterances(dir: string): Promise<Map<string, Utterance
   return new Map(
     rows.map((r) => [
       r.utterance as string,
-      { utterance: r.utterance as string, speaker: r.speaker as string, path: resolve(dir, r.path as string), seconds: Number(r.seconds) },
+      {
+        utterance: r.utterance as string,
+        speaker: r.speaker as string,
+        path: resolve(dir, r.path as string),
+        seconds: Number(r.seconds),
+      },
     ]),
   );
 }
@@ -76,7 +88,12 @@ export async function readSplit(file: string): Promise<SplitEntry[]> {
     if (r.role !== 'train' && r.role !== 'heldout') {
       throw new DatasetError(file, `line ${i + 2}: role "${r.role}", expected "train" or "heldout"`);
     }
-    return { utterance: r.utterance as string, speaker: r.speaker as string, group: r.group as string, role: r.role };
+    return {
+      utterance: r.utterance as string,
+      speaker: r.speaker as string,
+      group: r.group as string,
+      role: r.role,
+    };
   });
 }
 

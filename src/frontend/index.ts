@@ -21,7 +21,11 @@ export interface FrontendOutput {
  * @param frontend the manifest's `frontend` section
  * @returns fbank: `[frames, num_mel_bins] float32`; waveform: `[numSamples] float32`
  */
-export function runFrontend(samples: Float32Array, frontend: ModelManifest['frontend'], sampleRate: number): FrontendOutput {
+export function runFrontend(
+  samples: Float32Array,
+  frontend: ModelManifest['frontend'],
+  sampleRate: number,
+): FrontendOutput {
   if (frontend.type === 'waveform') {
     const data = waveformFrontend(samples, frontend);
     return { data, shape: [data.length] };

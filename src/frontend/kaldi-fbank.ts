@@ -189,7 +189,8 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
     for (let b = 0; b < bins; b++) {
       const bank = banks[b] as Plan['banks'][number];
       let e = 0;
-      for (let j = 0; j < bank.weights.length; j++) e += (bank.weights[j] as number) * (power[bank.start + j] as number);
+      for (let j = 0; j < bank.weights.length; j++)
+        e += (bank.weights[j] as number) * (power[bank.start + j] as number);
       data[f * bins + b] = o.use_log_fbank ? Math.log(Math.max(e, LOG_FLOOR)) : e;
     }
   }
@@ -204,7 +205,9 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
 export function subtractFrameMean(data: Float32Array, frames: number, bins: number): void {
   if (frames === 0) return;
   const mean = new Float64Array(bins);
-  for (let f = 0; f < frames; f++) for (let b = 0; b < bins; b++) (mean[b] as number) += data[f * bins + b] as number;
+  for (let f = 0; f < frames; f++)
+    for (let b = 0; b < bins; b++) (mean[b] as number) += data[f * bins + b] as number;
   for (let b = 0; b < bins; b++) (mean[b] as number) /= frames;
-  for (let f = 0; f < frames; f++) for (let b = 0; b < bins; b++) (data[f * bins + b] as number) -= mean[b] as number;
+  for (let f = 0; f < frames; f++)
+    for (let b = 0; b < bins; b++) (data[f * bins + b] as number) -= mean[b] as number;
 }

@@ -35,19 +35,27 @@ export interface EmbedFilesResult {
  * @throws AudioError for an unreadable/bad file or one shorter than the model's `min_seconds`
  * @throws ModelError when the model call fails
  */
-export async function embedFiles(model: SpeakerModel, paths: string[], options: EmbedFilesOptions = {}): Promise<EmbedFilesResult> {
+export async function embedFiles(
+  model: SpeakerModel,
+  paths: string[],
+  options: EmbedFilesOptions = {},
+): Promise<EmbedFilesResult> {
   const m = model.manifest;
   const t0 = performance.now();
   const files = await expandAudioPaths(paths);
   const clips = [];
   for (const path of files) {
-    clips.push(await loadClip(path, { sampleRate: m.sample_rate, trim: options.trim, minSeconds: m.min_seconds }));
+    clips.push(
+      await loadClip(path, { sampleRate: m.sample_rate, trim: options.trim, minSeconds: m.min_seconds }),
+    );
   }
   const pieces: Float32Array[] = [];
   const labels: string[] = [];
   const owner: number[] = [];
   clips.forEach((clip, i) => {
-    const chunks = options.chunkSeconds ? splitVoiceChunks(clip.samples, m.sample_rate, options.chunkSeconds) : [clip.samples];
+    const chunks = options.chunkSeconds
+      ? splitVoiceChunks(clip.samples, m.sample_rate, options.chunkSeconds)
+      : [clip.samples];
     for (const [j, c] of chunks.entries()) {
       pieces.push(c);
       labels.push(`${clip.source}#${j}`);

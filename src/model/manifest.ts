@@ -65,7 +65,11 @@ export const ModelManifestSchema = z
         name: z.string().min(1),
         /** Affine output quantization: embedding = (q - zero_point) * scale. */
         quantization: z
-          .object({ type: z.enum(['int8', 'uint8']), scale: z.number().positive(), zero_point: z.number().int() })
+          .object({
+            type: z.enum(['int8', 'uint8']),
+            scale: z.number().positive(),
+            zero_point: z.number().int(),
+          })
           .strict()
           .optional(),
       })
@@ -149,11 +153,17 @@ export async function readManifest(path: string): Promise<LoadedManifest> {
   try {
     bytes = await readFile(onnxPath);
   } catch (err) {
-    throw new ManifestError(path, 'onnx', `ONNX file ${onnxPath} unreadable (${(err as Error).message})`, { cause: err });
+    throw new ManifestError(path, 'onnx', `ONNX file ${onnxPath} unreadable (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   const actual = sha256Hex(bytes);
   if (actual !== manifest.sha256) {
-    throw new ManifestError(path, 'sha256', `expected ${manifest.sha256} but ${manifest.onnx} has ${actual} (model pinning)`);
+    throw new ManifestError(
+      path,
+      'sha256',
+      `expected ${manifest.sha256} but ${manifest.onnx} has ${actual} (model pinning)`,
+    );
   }
   return { manifest, manifestPath, onnxPath };
 }

@@ -55,7 +55,9 @@ export interface LoadOptions {
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): OnnxIo[] {
   return meta.map((m) =>
-    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] },
+    m.isTensor
+      ? { name: m.name, type: m.type, shape: [...m.shape] }
+      : { name: m.name, type: 'non-tensor', shape: [] },
   );
 }
 
@@ -71,35 +73,67 @@ export function checkManifestAgainstSession(
 ): void {
   const input = inputs.find((i) => i.name === manifest.input.name);
   if (!input) {
-    throw new ManifestError(file, 'input.name', `"${manifest.input.name}" is not an ONNX input; the model has ${inputs.map((i) => `"${i.name}"`).join(', ')}`);
+    throw new ManifestError(
+      file,
+      'input.name',
+      `"${manifest.input.name}" is not an ONNX input; the model has ${inputs.map((i) => `"${i.name}"`).join(', ')}`,
+    );
   }
   const rank = manifest.input.layout === 'batch,frames,mel' ? 3 : 2;
   if (input.shape.length !== rank) {
-    throw new ManifestError(file, 'input.layout', `layout "${manifest.input.layout}" needs rank ${rank}, ONNX input "${input.name}" has rank ${input.shape.length} [${input.shape.join(', ')}]`);
+    throw new ManifestError(
+      file,
+      'input.layout',
+      `layout "${manifest.input.layout}" needs rank ${rank}, ONNX input "${input.name}" has rank ${input.shape.length} [${input.shape.join(', ')}]`,
+    );
   }
   if (input.type !== 'float32') {
-    throw new ManifestError(file, 'input.name', `ONNX input "${input.name}" is ${input.type}, expected float32`);
+    throw new ManifestError(
+      file,
+      'input.name',
+      `ONNX input "${input.name}" is ${input.type}, expected float32`,
+    );
   }
   if (manifest.frontend.type === 'kaldi-fbank') {
     const mel = input.shape[2];
     if (typeof mel === 'number' && mel !== manifest.frontend.num_mel_bins) {
-      throw new ManifestError(file, 'frontend.num_mel_bins', `manifest says ${manifest.frontend.num_mel_bins}, ONNX input "${input.name}" takes ${mel} mel bins`);
+      throw new ManifestError(
+        file,
+        'frontend.num_mel_bins',
+        `manifest says ${manifest.frontend.num_mel_bins}, ONNX input "${input.name}" takes ${mel} mel bins`,
+      );
     }
   }
   const output = outputs.find((o) => o.name === manifest.output.name);
   if (!output) {
-    throw new ManifestError(file, 'output.name', `"${manifest.output.name}" is not an ONNX output; the model has ${outputs.map((o) => `"${o.name}"`).join(', ')}`);
+    throw new ManifestError(
+      file,
+      'output.name',
+      `"${manifest.output.name}" is not an ONNX output; the model has ${outputs.map((o) => `"${o.name}"`).join(', ')}`,
+    );
   }
   if (output.shape.length !== 2) {
-    throw new ManifestError(file, 'output.name', `ONNX output "${output.name}" has rank ${output.shape.length}, expected 2 [batch, embedding_dim]`);
+    throw new ManifestError(
+      file,
+      'output.name',
+      `ONNX output "${output.name}" has rank ${output.shape.length}, expected 2 [batch, embedding_dim]`,
+    );
   }
   const dim = output.shape[1];
   if (typeof dim === 'number' && dim !== manifest.embedding_dim) {
-    throw new ManifestError(file, 'embedding_dim', `manifest says ${manifest.embedding_dim}, ONNX output "${output.name}" has ${dim}`);
+    throw new ManifestError(
+      file,
+      'embedding_dim',
+      `manifest says ${manifest.embedding_dim}, ONNX output "${output.name}" has ${dim}`,
+    );
   }
   const wantType = manifest.output.quantization?.type ?? 'float32';
   if (output.type !== wantType) {
-    throw new ManifestError(file, manifest.output.quantization ? 'output.quantization.type' : 'output.name', `ONNX output "${output.name}" is ${output.type}, manifest expects ${wantType}`);
+    throw new ManifestError(
+      file,
+      manifest.output.quantization ? 'output.quantization.type' : 'output.name',
+      `ONNX output "${output.name}" is ${output.type}, manifest expects ${wantType}`,
+    );
   }
 }
 
@@ -109,7 +143,10 @@ export function checkManifestAgainstSession(
  * @throws ManifestError invalid manifest, sha256 mismatch, or manifest/ONNX mismatch
  * @throws ModelError the ONNX file cannot be opened by onnxruntime
  */
-export async function loadSpeakerModel(manifestPath: string, options: LoadOptions = {}): Promise<SpeakerModel> {
+export async function loadSpeakerModel(
+  manifestPath: string,
+  options: LoadOptions = {},
+): Promise<SpeakerModel> {
   const loaded = await readManifest(manifestPath);
   const threads = options.threads ?? (Number(process.env.SLMIA_ORT_THREADS) || cpus().length);
   let session: ort.InferenceSession;
@@ -120,7 +157,10 @@ export async function loadSpeakerModel(manifestPath: string, options: LoadOption
       graphOptimizationLevel: 'all',
     });
   } catch (err) {
-    throw new ModelError(`${loaded.onnxPath}: onnxruntime cannot load the model (${(err as Error).message})`, { cause: err });
+    throw new ModelError(
+      `${loaded.onnxPath}: onnxruntime cannot load the model (${(err as Error).message})`,
+      { cause: err },
+    );
   }
   const inputs = describe(session.inputMetadata);
   const outputs = describe(session.outputMetadata);
@@ -158,7 +198,9 @@ class OnnxSpeakerModel implements SpeakerModel {
       const f = runFrontend(samples, m.frontend, m.sample_rate);
       if (f.shape.some((d) => d === 0)) {
         const label = labels?.[i] ?? `clip ${i}`;
-        throw new ModelError(`${label}: ${samples.length} samples give an empty model input [${f.shape.join(', ')}]`);
+        throw new ModelError(
+          `${label}: ${samples.length} samples give an empty model input [${f.shape.join(', ')}]`,
+        );
       }
       return f;
     });
@@ -197,12 +239,17 @@ class OnnxSpeakerModel implements SpeakerModel {
     try {
       result = await this.session.run({ [m.input.name]: input }, [m.output.name]);
     } catch (err) {
-      throw new ModelError(`${this.onnxPath}: session.run failed on input [${input.dims.join(', ')}] (${(err as Error).message})`, { cause: err });
+      throw new ModelError(
+        `${this.onnxPath}: session.run failed on input [${input.dims.join(', ')}] (${(err as Error).message})`,
+        { cause: err },
+      );
     }
     const tensor = result[m.output.name] as ort.Tensor;
     const expected = [batch, m.embedding_dim];
     if (tensor.dims.length !== 2 || tensor.dims[0] !== batch || tensor.dims[1] !== m.embedding_dim) {
-      throw new ModelError(`${this.onnxPath}: output "${m.output.name}" has shape [${tensor.dims.join(', ')}], expected [${expected.join(', ')}]`);
+      throw new ModelError(
+        `${this.onnxPath}: output "${m.output.name}" has shape [${tensor.dims.join(', ')}], expected [${expected.join(', ')}]`,
+      );
     }
     const raw = tensor.data as Float32Array | Int8Array | Uint8Array;
     const q = m.output.quantization;
@@ -219,7 +266,8 @@ class OnnxSpeakerModel implements SpeakerModel {
       }
     }
     for (let i = 0; i < out.length; i++) {
-      if (!Number.isFinite(out[i])) throw new ModelError(`${this.onnxPath}: output contains ${out[i]} at index ${i}`);
+      if (!Number.isFinite(out[i]))
+        throw new ModelError(`${this.onnxPath}: output contains ${out[i]} at index ${i}`);
     }
     return out;
   }

@@ -94,7 +94,9 @@ export class Db {
   static async open(path: string, migrations: Migration[] = MIGRATIONS): Promise<Db> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const raw = await new Promise<sqlite3.Database>((resolveDb, reject) => {
-      const d = new sqlite3.Database(path, (err) => (err ? reject(new StoreError(`${path}: cannot open (${err.message})`, { cause: err })) : resolveDb(d)));
+      const d = new sqlite3.Database(path, (err) =>
+        err ? reject(new StoreError(`${path}: cannot open (${err.message})`, { cause: err })) : resolveDb(d),
+      );
     });
     raw.configure('busyTimeout', 5000);
     const db = new Db(path, raw);
@@ -123,9 +125,9 @@ export class Db {
   /** Run one statement; resolves with `lastID` and `changes`. */
   run(sql: string, params: Param[] = []): Promise<{ lastID: number; changes: number }> {
     return new Promise((res, rej) => {
-      const self = this;
+      const fail = (err: Error) => this.fail(sql, err);
       this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-        if (err) rej(self.fail(sql, err));
+        if (err) rej(fail(err));
         else res({ lastID: this.lastID, changes: this.changes });
       });
     });
@@ -133,12 +135,16 @@ export class Db {
 
   /** First row of a query, or undefined. */
   get<T>(sql: string, params: Param[] = []): Promise<T | undefined> {
-    return new Promise((res, rej) => this.db.get(sql, params, (err, row) => (err ? rej(this.fail(sql, err)) : res(row as T | undefined))));
+    return new Promise((res, rej) =>
+      this.db.get(sql, params, (err, row) => (err ? rej(this.fail(sql, err)) : res(row as T | undefined))),
+    );
   }
 
   /** All rows of a query. */
   all<T>(sql: string, params: Param[] = []): Promise<T[]> {
-    return new Promise((res, rej) => this.db.all(sql, params, (err, rows) => (err ? rej(this.fail(sql, err)) : res(rows as T[]))));
+    return new Promise((res, rej) =>
+      this.db.all(sql, params, (err, rows) => (err ? rej(this.fail(sql, err)) : res(rows as T[]))),
+    );
   }
 
   /**
@@ -164,10 +170,14 @@ export class Db {
   /** Close the database (waits for queued transactions). */
   async close(): Promise<void> {
     await this.chain;
-    await new Promise<void>((res, rej) => this.db.close((err) => (err ? rej(this.fail('close', err)) : res())));
+    await new Promise<void>((res, rej) =>
+      this.db.close((err) => (err ? rej(this.fail('close', err)) : res())),
+    );
   }
 
   private fail(sql: string, err: Error): StoreError {
-    return new StoreError(`${this.path}: ${err.message} (in: ${sql.trim().split('\n')[0]?.slice(0, 80)})`, { cause: err });
+    return new StoreError(`${this.path}: ${err.message} (in: ${sql.trim().split('\n')[0]?.slice(0, 80)})`, {
+      cause: err,
+    });
   }
 }
