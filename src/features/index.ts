@@ -1,0 +1,3 @@
+export * from './names.js';
+export * from './stats.js';
+export * from './features.js';
