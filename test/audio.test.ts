@@ -12,7 +12,7 @@ import {
   trimSilence,
 } from '../src/audio/index.js';
 import { AudioError, type AudioErrorReason } from '../src/errors.js';
-import { NO_DATA, speechocean, utterancePath } from './helpers/data.js';
+import { dataTest, utterancePath } from './helpers/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slmia-audio-'));
 
@@ -64,8 +64,7 @@ test('multi-channel WAV is mixed to the mono mean', async (t) => {
   t.is(audio.seconds, 3 / 8000);
 });
 
-test('decodes FLAC from the shared corpus', async (t) => {
-  if (!speechocean) return t.pass(NO_DATA);
+dataTest('decodes FLAC from the shared corpus', async (t) => {
   const audio = await decodeAudioFile(utterancePath('SPEAKER0001', '000010168'));
   t.is(audio.format, 'flac');
   t.is(audio.sampleRate, 16000);

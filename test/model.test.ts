@@ -8,7 +8,7 @@ import { loadClip } from '../src/audio/index.js';
 import { ManifestError } from '../src/errors.js';
 import { embedFiles, loadSpeakerModel, parseManifest, readManifest } from '../src/model/index.js';
 import { projectRoot } from '../src/paths.js';
-import { fixtureModel, NO_DATA, speechocean, utterancePath } from './helpers/data.js';
+import { dataTest, fixtureModel, speechocean, utterancePath } from './helpers/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slmia-model-'));
 const fixture = JSON.parse(readFileSync(fixtureModel, 'utf8')) as Record<string, unknown> & {
@@ -160,10 +160,9 @@ test('a clip shorter than one frame is a typed model error naming the clip', asy
   await model.close();
 });
 
-test('embedFiles with chunking: real speaker, 20 clips, ≤ 2 queries', async (t) => {
-  if (!speechocean) return t.pass(NO_DATA);
+dataTest('embedFiles with chunking: real speaker, 20 clips, ≤ 2 queries', async (t) => {
   const model = await loadSpeakerModel(fixtureModel, { threads: 1 });
-  const result = await embedFiles(model, [resolve(speechocean, 'audio', 'SPEAKER0001')], {
+  const result = await embedFiles(model, [resolve(speechocean as string, 'audio', 'SPEAKER0001')], {
     chunkSeconds: 1.0,
   });
   t.is(result.clips.length, 20);
@@ -177,8 +176,7 @@ test('embedFiles with chunking: real speaker, 20 clips, ≤ 2 queries', async (t
 
 const run = promisify(execFile);
 
-test('CLI embed --json prints model sha, queries and per-clip embeddings', async (t) => {
-  if (!speechocean) return t.pass(NO_DATA);
+dataTest('CLI embed --json prints model sha, queries and per-clip embeddings', async (t) => {
   const cli = resolve(projectRoot, 'dist', 'cli.js');
   const { stdout } = await run(process.execPath, [
     cli,
@@ -188,7 +186,7 @@ test('CLI embed --json prints model sha, queries and per-clip embeddings', async
     '--chunk-seconds',
     '1.0',
     '--json',
-    resolve(speechocean, 'audio', 'SPEAKER0001'),
+    resolve(speechocean as string, 'audio', 'SPEAKER0001'),
   ]);
   const out = JSON.parse(stdout) as {
     model: { sha256: string };

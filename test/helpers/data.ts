@@ -1,6 +1,7 @@
 /**
  * Test helpers: where the shared speech data and golden files are, and a skip message when absent.
  */
+import test from 'ava';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectRoot, speechoceanDir } from '../../src/paths.js';
@@ -27,3 +28,10 @@ export function utterancePath(speaker: string, utterance: string): string {
 
 /** The tiny committed test model. */
 export const fixtureModel = resolve(projectRoot, 'models', 'fixture', 'model.json');
+
+/**
+ * `test` when speechocean762 is present, else `test.skip` (ava lists the test as skipped); the reason is
+ * printed once per test file.
+ */
+export const dataTest = speechocean ? test : test.skip;
+if (!speechocean) console.warn(`[slmia tests] ${NO_DATA}`);
