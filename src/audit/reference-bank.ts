@@ -1,0 +1,202 @@
+/**
+ * The reference ("imposter") speaker bank of one model: K speakers × m voices from a dataset group (default
+ * `imposter` of the canonical split), embedded once per (model, audio, voice spec) through the embedding
+ * cache, and exportable to a `references-<sha12>.json` file shipped next to an attack bundle so a hub
+ * without the dataset can audit.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SlmiaError } from '../errors.js';
+import { readSplit, readUtterances, speakersOfGroup } from '../dataset/index.js';
+import { embedFilesCached, type EmbeddingCache, type VoiceSpec, voiceSpecLabel } from '../features/index.js';
+import type { SpeakerModel } from '../model/index.js';
+
+/** A reference bank could not be built or loaded. */
+export class ReferenceBankError extends SlmiaError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('audit.references', detail, options);
+  }
+}
+
+/** Reference speakers' raw voice embeddings for one model. */
+export interface ReferenceEmbeddings {
+  modelSha256: string;
+  voice: VoiceSpec;
+  group: string;
+  /** Speaker ids, in order. */
+  speakers: string[];
+  /** Clips used per speaker (m). */
+  voicesPerSpeaker: number;
+  /** `[K][voices][D] float32` */
+  embeddings: Float32Array[][];
+  /** Model queries spent building it (0 from the cache or a file). */
+  queries: number;
+}
+
+/** Options of {@link buildReferenceEmbeddings}. */
+export interface ReferenceOptions {
+  /** Dataset folder (speechocean762 layout). */
+  dataset: string;
+  /** Split TSV (default `<dataset>/splits/five-way.tsv`). */
+  split?: string;
+  group?: string;
+  /** Clips per reference speaker (first m by utterance id; default 10). */
+  voicesPerSpeaker?: number;
+  voice: VoiceSpec;
+  cache?: EmbeddingCache;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Embed the reference speakers of a dataset group with a model (cached).
+ * @throws DatasetError for a bad dataset/split; ReferenceBankError when the group is empty
+ */
+export async function buildReferenceEmbeddings(
+  model: SpeakerModel,
+  o: ReferenceOptions,
+): Promise<ReferenceEmbeddings> {
+  const group = o.group ?? 'imposter';
+  const m = o.voicesPerSpeaker ?? 10;
+  const splitFile = o.split ?? resolve(o.dataset, 'splits', 'five-way.tsv');
+  const utts = await readUtterances(o.dataset);
+  const speakers = speakersOfGroup(await readSplit(splitFile), utts, group, splitFile);
+  if (!speakers.length) throw new ReferenceBankError(`${splitFile}: group "${group}" has no speakers`);
+  const chosen = speakers.map((s) => [...s.heldout, ...s.train].slice(0, m));
+  const paths = chosen.flat().map((u) => u.path);
+  const r = await embedFilesCached(model, paths, o.voice, { cache: o.cache, onProgress: o.onProgress });
+  let p = 0;
+  const embeddings = chosen.map((clips) => clips.flatMap(() => r.perFile[p++]));
+  return {
+    modelSha256: model.sha256,
+    voice: o.voice,
+    group,
+    speakers: speakers.map((s) => s.speaker),
+    voicesPerSpeaker: m,
+    embeddings,
+    queries: r.queries,
+  };
+}
+
+const ReferenceFileSchema = z
+  .object({
+    format: z.literal('slmia-references'),
+    version: z.literal(1),
+    model_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    model_name: z.string(),
+    voice: z
+      .object({ chunk_seconds: z.number().positive().optional(), pad: z.enum(['none', 'wrap']) })
+      .strict(),
+    group: z.string(),
+    voices_per_speaker: z.number().int().positive(),
+    dim: z.number().int().positive(),
+    speakers: z.array(z.object({ id: z.string(), voices: z.number().int().positive() }).strict()),
+    /** base64 of all voices' float32 little-endian values, speaker-major. */
+    embeddings_f32: z.string(),
+    created_at: z.string(),
+  })
+  .strict();
+
+/** File name of the exported bank for a model: `references-<first 12 hex of sha256>.json`. */
+export function referencesFileName(modelSha256: string): string {
+  return `references-${modelSha256.slice(0, 12)}.json`;
+}
+
+/** Write a bank to a JSON file (float32 embeddings base64-encoded). */
+export async function writeReferenceFile(
+  path: string,
+  ref: ReferenceEmbeddings,
+  modelName: string,
+): Promise<void> {
+  const dim = ref.embeddings[0][0].length;
+  const flat = ref.embeddings.flat();
+  const buf = Buffer.alloc(flat.length * dim * 4);
+  flat.forEach((e, i) => e.forEach((v, d) => buf.writeFloatLE(v, (i * dim + d) * 4)));
+  const file: z.infer<typeof ReferenceFileSchema> = {
+    format: 'slmia-references',
+    version: 1,
+    model_sha256: ref.modelSha256,
+    model_name: modelName,
+    voice: { chunk_seconds: ref.voice.chunkSeconds, pad: ref.voice.pad ?? 'none' },
+    group: ref.group,
+    voices_per_speaker: ref.voicesPerSpeaker,
+    dim,
+    speakers: ref.speakers.map((id, k) => ({ id, voices: ref.embeddings[k].length })),
+    embeddings_f32: buf.toString('base64'),
+    created_at: new Date().toISOString(),
+  };
+  await writeFile(path, `${JSON.stringify(file)}\n`);
+}
+
+/**
+ * Read an exported bank.
+ * @throws ReferenceBankError when unreadable or invalid
+ */
+export async function readReferenceFile(path: string): Promise<ReferenceEmbeddings> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new ReferenceBankError(`${path}: cannot read reference bank (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  const r = ReferenceFileSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ReferenceBankError(`${path}: field "${issue?.path.join('.')}": ${issue?.message}`);
+  }
+  const f = r.data;
+  const buf = Buffer.from(f.embeddings_f32, 'base64');
+  const total = f.speakers.reduce((a, s) => a + s.voices, 0);
+  if (buf.length !== total * f.dim * 4) {
+    throw new ReferenceBankError(
+      `${path}: embeddings_f32 has ${buf.length} bytes, expected ${total * f.dim * 4}`,
+    );
+  }
+  let p = 0;
+  const embeddings = f.speakers.map((s) =>
+    [...Array(s.voices)].map(() => {
+      const e = new Float32Array(f.dim);
+      for (let d = 0; d < f.dim; d++) e[d] = buf.readFloatLE((p * f.dim + d) * 4);
+      p++;
+      return e;
+    }),
+  );
+  return {
+    modelSha256: f.model_sha256,
+    voice: { chunkSeconds: f.voice.chunk_seconds, pad: f.voice.pad },
+    group: f.group,
+    speakers: f.speakers.map((s) => s.id),
+    voicesPerSpeaker: f.voices_per_speaker,
+    embeddings,
+    queries: 0,
+  };
+}
+
+/**
+ * Find an exported bank for a model beside the attack bundle or the model manifest, if any; checks that the
+ * model sha256 and voice spec match.
+ */
+export async function findReferenceFile(
+  modelSha256: string,
+  voice: VoiceSpec,
+  dirs: string[],
+): Promise<{ path: string; ref: ReferenceEmbeddings } | undefined> {
+  for (const dir of dirs) {
+    const path = resolve(dir, referencesFileName(modelSha256));
+    if (!existsSync(path)) continue;
+    const ref = await readReferenceFile(path);
+    if (ref.modelSha256 !== modelSha256) {
+      throw new ReferenceBankError(`${path}: built for model ${ref.modelSha256}, not ${modelSha256}`);
+    }
+    if (voiceSpecLabel(ref.voice) !== voiceSpecLabel(voice)) {
+      throw new ReferenceBankError(
+        `${path}: voice spec ${voiceSpecLabel(ref.voice)} does not match the attack's ${voiceSpecLabel(voice)}`,
+      );
+    }
+    return { path, ref };
+  }
+  return undefined;
+}
