@@ -5,7 +5,9 @@
 import { Command } from 'commander';
 import { SlmiaError } from '../errors.js';
 import { version } from '../version.js';
+import { registerDaemon } from './daemon.js';
 import { registerEmbed } from './embed.js';
+import { registerHistory } from './history.js';
 import { registerInspectModel } from './inspect-model.js';
 
 /** Build the command tree (exported for tests). */
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerEmbed(program);
   registerInspectModel(program);
+  registerDaemon(program);
+  registerHistory(program);
   return program;
 }
 

@@ -1,0 +1,186 @@
+/**
+ * `slmia daemon`: the long-running edge auditing service (src/daemon/). `--demo` starts it, sends one audit
+ * request over MQTT as any client would, prints the verdict it receives and stops (what `make run` does).
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import mqtt from 'mqtt';
+import { startDaemon, type Daemon } from '../daemon/controller.js';
+import { loadConfig, type DaemonConfig } from '../daemon/config.js';
+import { createLogger } from '../daemon/logger.js';
+import { readSplit, readUtterances, speakersOfGroup } from '../dataset/index.js';
+import { SlmiaError } from '../errors.js';
+import { speechoceanDir } from '../paths.js';
+import { topicOf, type AuditRequest, type AuditResponse } from '../publish/topics.js';
+
+interface DaemonCliOptions {
+  config?: string;
+  printConfig?: boolean;
+  demo?: boolean;
+  speaker?: string;
+  timeout: string;
+}
+
+export function registerDaemon(program: Command): void {
+  program
+    .command('daemon')
+    .description(
+      'run the edge auditing daemon: MQTT requests, spool folder and microphone in; verdicts in SQLite and over MQTT out',
+    )
+    .option(
+      '-c, --config <config.yaml>',
+      'settings file (default: built-in defaults, embedded broker on 127.0.0.1:1883)',
+    )
+    .option('--print-config', 'print the validated settings as JSON and exit')
+    .option('--demo', 'start, audit one real speaker via an MQTT request, print the verdict, stop')
+    .option('--speaker <id>', 'speaker id for --demo with audio paths (default: demo)')
+    .option('--timeout <s>', '--demo: seconds to wait for the verdict', '300')
+    .argument(
+      '[audio...]',
+      '--demo: audio files/folders to audit (default: a target-member speaker of the data, else the microphone)',
+    )
+    .action(async (audio: string[], opts: DaemonCliOptions) => {
+      const config = loadConfig(opts.config);
+      if (opts.printConfig) {
+        process.stdout.write(
+          `${JSON.stringify({ ...config, mqtt: { ...config.mqtt, password: config.mqtt.password ? '***' : undefined } }, null, 2)}\n`,
+        );
+        return;
+      }
+      if (opts.demo) return demo(config, audio, opts);
+      const daemon = await startDaemon(config);
+      await untilSignal(daemon);
+    });
+}
+
+/** Run until SIGTERM/SIGINT, then stop gracefully (a second signal exits at once). */
+function untilSignal(daemon: Daemon): Promise<void> {
+  return new Promise((res) => {
+    let count = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (++count > 1) process.exit(130);
+      process.stderr.write(`slmia: ${sig}, stopping\n`);
+      void daemon.stop().then(res, (err: unknown) => {
+        process.stderr.write(`slmia: stop failed: ${String(err)}\n`);
+        process.exitCode = 1;
+        res();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** What `--demo` audits: explicit paths, else a target-member speaker of speechocean762, else the microphone. */
+async function demoRequest(
+  audio: string[],
+  opts: DaemonCliOptions,
+): Promise<{ request: AuditRequest; note: string }> {
+  const transaction = `demo-${Date.now()}`;
+  if (audio.length > 0) {
+    return {
+      request: { transaction, speaker: opts.speaker ?? 'demo', files: audio.map((p) => resolve(p)) },
+      note: `${audio.length} path(s) given`,
+    };
+  }
+  const dir = speechoceanDir();
+  if (dir) {
+    const split = await readSplit(resolve(dir, 'splits', 'five-way.tsv'));
+    const speakers = speakersOfGroup(split, await readUtterances(dir), 'target-member');
+    const s = speakers[0];
+    if (s) {
+      const files = [...s.train, ...s.heldout].map((u) => u.path);
+      return {
+        request: { transaction, speaker: s.speaker, files },
+        note: `${s.speaker}: ${files.length} utterances from ${dir}; the canonical split says target-member (trained on)`,
+      };
+    }
+  }
+  return {
+    request: { transaction, speaker: opts.speaker ?? 'microphone', record: { utterances: 3, seconds: 3 } },
+    note: 'no data and no paths: recording 3 utterances of 3 s from the microphone',
+  };
+}
+
+async function demo(config: DaemonConfig, audio: string[], opts: DaemonCliOptions): Promise<void> {
+  const { request, note } = await demoRequest(audio, opts);
+  const daemon = await startDaemon(config, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'warn') });
+  const url = config.mqtt.url ?? daemon.broker?.url ?? '';
+  const base = config.mqtt.base_topic;
+  const client = await mqtt.connectAsync(url, {
+    clientId: `slmia-demo-${process.pid}`,
+    ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
+    ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+  });
+  try {
+    process.stdout.write(`broker ${url}, base topic "${base}"\naudit request: ${note}\n`);
+    const response = new Promise<{ response: AuditResponse; state?: unknown }>((res, rej) => {
+      const timer = setTimeout(
+        () =>
+          rej(
+            new SlmiaError(
+              'demo.timeout',
+              `no response on ${topicOf(base, 'bridge/response/audit')} within ${opts.timeout} s`,
+            ),
+          ),
+        Number(opts.timeout) * 1000,
+      );
+      let response: AuditResponse | undefined;
+      client.on('message', (topic, payload) => {
+        const msg = JSON.parse(payload.toString()) as unknown;
+        if (
+          topic === topicOf(base, 'bridge/response/audit') &&
+          (msg as AuditResponse).transaction === request.transaction
+        ) {
+          response = msg as AuditResponse;
+          if (response.status === 'error') {
+            clearTimeout(timer);
+            res({ response });
+          }
+        }
+        if (response && topic === topicOf(base, '{speaker}', request.speaker)) {
+          clearTimeout(timer);
+          res({ response, state: msg });
+        }
+      });
+    });
+    await client.subscribeAsync(topicOf(base, 'bridge/response/audit'), { qos: 1 });
+    await client.publishAsync(topicOf(base, 'bridge/request/audit'), JSON.stringify(request), { qos: 1 });
+    process.stdout.write(
+      `→ ${topicOf(base, 'bridge/request/audit')} ${JSON.stringify({ ...request, files: request.files ? `[${request.files.length} files]` : undefined })}\n`,
+    );
+    const got = await response.then(async (r) => {
+      // The retained speaker state arrives after the response; subscribe once the verdict is known.
+      if (r.response.status === 'ok' && r.state === undefined) {
+        await client.subscribeAsync(topicOf(base, '{speaker}', request.speaker), { qos: 1 });
+        const state = await new Promise<unknown>((res) => {
+          const t = setTimeout(() => res(undefined), 5000);
+          client.on('message', (topic, payload) => {
+            if (topic === topicOf(base, '{speaker}', request.speaker)) {
+              clearTimeout(t);
+              res(JSON.parse(payload.toString()));
+            }
+          });
+        });
+        return { ...r, state };
+      }
+      return r;
+    });
+    process.stdout.write(`← ${topicOf(base, 'bridge/response/audit')} ${JSON.stringify(got.response)}\n`);
+    if (got.state !== undefined)
+      process.stdout.write(
+        `← ${topicOf(base, '{speaker}', request.speaker)} (retained) ${JSON.stringify(got.state)}\n`,
+      );
+    if (got.response.status === 'ok') {
+      const v = got.response.data;
+      process.stdout.write(
+        `verdict: ${v.speaker} is a ${v.verdict.toUpperCase()} of the target model (probability ${v.probability.toFixed(3)}, threshold ${v.threshold.toFixed(3)} at target FPR ${v.target_fpr}; ${v.voices} voices, ${v.queries} model queries)\n`,
+      );
+    } else {
+      process.exitCode = 2;
+    }
+  } finally {
+    await client.endAsync();
+    await daemon.stop();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The daemon's handle on the audit pipeline (src/audit/audit-speaker.ts): opened once at start-up (model,
+ * attack bundle and reference bank loaded once), then one call per audit. The daemon only sees this
+ * interface, so the shells stay thin and tests run the real pipeline through it.
+ */
+import type { Clip } from '../audio/index.js';
+import type { Db } from '../store/db.js';
+
+/** Stage timings reported by the pipeline, milliseconds. */
+export interface PipelineTimings {
+  decodeMs?: number;
+  frontendMs: number;
+  inferenceMs: number;
+  featuresMs: number;
+  attackMs: number;
+}
+
+/** What one audit returns (the agreed `AuditResult` of src/audit). */
+export interface AuditResult {
+  speaker: string;
+  verdict: 'member' | 'non-member';
+  probability: number;
+  threshold: number;
+  target_fpr: number;
+  voices: number;
+  queries: number;
+  model_sha256: string;
+  attack_id: string;
+  /** `[120] float64` SLMIA-SR features (never stored or published). */
+  features: Float64Array;
+  /** `[120] uint8` quantized features (stored). */
+  quantized: Uint8Array;
+  timings: PipelineTimings;
+}
+
+/** Identity of the loaded model and attack, for `bridge/info`. */
+export interface AuditorInfo {
+  model: {
+    name: string;
+    architecture: string;
+    sha256: string;
+    sample_rate: number;
+    min_seconds: number;
+    path: string;
+  };
+  attack: { id: string; path: string };
+}
+
+/** An opened audit pipeline. */
+export interface Auditor {
+  readonly info: AuditorInfo;
+  /** Audit a speaker from audio files (decoded, resampled, trimmed by the pipeline). */
+  auditFiles(speaker: string, paths: string[]): Promise<AuditResult>;
+  /** Audit a speaker from prepared clips at `info.model.sample_rate` (e.g. from the microphone). */
+  auditClips(speaker: string, clips: Clip[]): Promise<AuditResult>;
+  close(): Promise<void>;
+}
+
+/** What {@link openAuditor} needs. */
+export interface AuditorOptions {
+  modelPath: string;
+  attackPath: string;
+  /** The daemon's database; the reference-embedding cache lives in it. */
+  db: Db;
+  /** Speech data folder of the reference speakers. */
+  dataDir?: string;
+}

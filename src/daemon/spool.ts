@@ -1,0 +1,135 @@
+/**
+ * Spool-directory input: a producer writes `<spool>/<speaker>/*.wav|*.flac`, then creates `<speaker>/.ready`
+ * (optionally JSON `{"transaction": "..."}`). The watcher claims a ready folder by renaming it atomically into
+ * `<spool>/.processing/<speaker>@<transaction>`, so a folder is never half-read nor taken twice; after the
+ * audit the folder is deleted (or moved to `.done/` when audio is retained). Folders left in `.processing/`
+ * by a crash are picked up again at start-up.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expandAudioPaths } from '../audio/index.js';
+import { SPEAKER_ID } from './config.js';
+
+/** A claimed spool folder. */
+export interface SpoolBatch {
+  speaker: string;
+  transaction: string;
+  /** The claimed folder (under `.processing/`). */
+  dir: string;
+}
+
+/** Options of {@link SpoolWatcher}. */
+export interface SpoolOptions {
+  dir: string;
+  pollMs: number;
+  /** Whether a batch can be taken now (queue not full). */
+  canAccept: () => boolean;
+  /** Called with each claimed batch. */
+  onBatch: (batch: SpoolBatch) => void;
+  /** Called for folders that cannot be used (bad speaker id); they are moved to `.rejected/`. */
+  onReject?: (name: string, why: string) => void;
+}
+
+const READY = '.ready';
+
+function safeId(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+}
+
+/** Polls a spool folder for ready speaker folders. */
+export class SpoolWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private scanning = false;
+
+  constructor(private readonly o: SpoolOptions) {}
+
+  get processingDir(): string {
+    return join(this.o.dir, '.processing');
+  }
+
+  /**
+   * Create the folders, hand back batches left in `.processing/` by a previous run (as `recovered`), then
+   * start polling.
+   */
+  async start(): Promise<SpoolBatch[]> {
+    await mkdir(this.processingDir, { recursive: true });
+    const recovered: SpoolBatch[] = [];
+    for (const name of (await readdir(this.processingDir)).sort()) {
+      const at = name.indexOf('@');
+      if (at <= 0) continue;
+      recovered.push({
+        speaker: name.slice(0, at),
+        transaction: name.slice(at + 1),
+        dir: join(this.processingDir, name),
+      });
+    }
+    this.timer = setInterval(() => void this.scan(), this.o.pollMs);
+    this.timer.unref();
+    void this.scan();
+    return recovered;
+  }
+
+  /** Claim every ready folder the queue can take now. */
+  async scan(): Promise<void> {
+    if (this.scanning) return;
+    this.scanning = true;
+    try {
+      const entries = await readdir(this.o.dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (!e.isDirectory() || e.name.startsWith('.')) continue;
+        const folder = join(this.o.dir, e.name);
+        if (!existsSync(join(folder, READY))) continue;
+        if (!SPEAKER_ID.test(e.name)) {
+          await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
+          await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
+            () => undefined,
+          );
+          this.o.onReject?.(e.name, 'speaker folder name must be letters, digits, _ . - (not "bridge")');
+          continue;
+        }
+        if (!this.o.canAccept()) break;
+        let transaction = `spool-${e.name}-${Date.now()}`;
+        try {
+          const marker = (await readFile(join(folder, READY), 'utf8')).trim();
+          if (marker.startsWith('{')) {
+            const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
+            if (typeof t === 'string' || typeof t === 'number') transaction = safeId(String(t));
+          }
+        } catch {
+          // an empty or non-JSON marker is fine
+        }
+        const claimed = join(this.processingDir, `${e.name}@${transaction}`);
+        try {
+          await rename(folder, claimed);
+        } catch {
+          continue; // taken by someone else or vanished
+        }
+        this.o.onBatch({ speaker: e.name, transaction, dir: claimed });
+      }
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /** Audio files of a claimed batch (sorted; the marker is not audio). */
+  static async files(batch: SpoolBatch): Promise<string[]> {
+    return expandAudioPaths([batch.dir]);
+  }
+
+  /** Remove a finished batch, or move it to `<spool>/.done/` when `retain`. */
+  async finish(batch: SpoolBatch, retain: boolean): Promise<void> {
+    if (retain) {
+      await mkdir(join(this.o.dir, '.done'), { recursive: true });
+      await rename(batch.dir, join(this.o.dir, '.done', `${batch.speaker}@${batch.transaction}`)).catch(
+        () => undefined,
+      );
+    } else {
+      await rm(batch.dir, { recursive: true, force: true });
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * One MQTT wrapper (mqtt.js) for the daemon: connects with the `offline` Last Will, publishes typed payloads
+ * ({@link Api}), resolves QoS 1 publishes on PUBACK, and counts traffic for the health message.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { type Api, topicOf } from './topics.js';
+
+/** Connection settings (a subset of the daemon's `mqtt` config). */
+export interface MqttSettings {
+  url: string;
+  base_topic: string;
+  client_id: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  reject_unauthorized?: boolean;
+  keepalive?: number;
+  reconnect_period_ms?: number;
+}
+
+/** Publish options: QoS (default 1) and retain (default false). */
+export interface PublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
+/** Traffic counters for `bridge/health`. */
+export interface MqttStats {
+  connected: boolean;
+  published: number;
+  received: number;
+  reconnects: number;
+}
+
+/** The daemon's MQTT link. `client` is exposed for subscribing and connection events. */
+export class MqttLink {
+  readonly client: MqttClient;
+  readonly base: string;
+  private stats = { published: 0, received: 0, reconnects: 0 };
+
+  /** Connect (asynchronously; mqtt.js keeps reconnecting) with the Last Will `{"state":"offline"}`. */
+  constructor(s: MqttSettings) {
+    this.base = s.base_topic;
+    const opts: IClientOptions = {
+      clientId: s.client_id,
+      clean: true,
+      keepalive: s.keepalive ?? 30,
+      reconnectPeriod: s.reconnect_period_ms ?? 1000,
+      connectTimeout: 10_000,
+      resubscribe: true,
+      will: {
+        topic: topicOf(s.base_topic, 'bridge/state'),
+        payload: Buffer.from(JSON.stringify({ state: 'offline' })),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (s.username !== undefined) opts.username = s.username;
+    if (s.password !== undefined) opts.password = s.password;
+    if (s.ca) opts.ca = readFileSync(s.ca);
+    if (s.cert) opts.cert = readFileSync(s.cert);
+    if (s.key) opts.key = readFileSync(s.key);
+    if (s.reject_unauthorized === false) opts.rejectUnauthorized = false;
+    this.client = mqtt.connect(s.url, opts);
+    this.client.on('reconnect', () => this.stats.reconnects++);
+    this.client.on('message', () => this.stats.received++);
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Counters and connection state. */
+  getStats(): MqttStats {
+    return { connected: this.client.connected, ...this.stats };
+  }
+
+  /**
+   * Publish a typed payload on `<base>/<key>` (`speaker` fills `{speaker}`). Resolves on PUBACK for QoS 1
+   * (on hand-off for QoS 0). While disconnected, mqtt.js queues QoS 1 messages and sends them on reconnect.
+   */
+  publish<K extends keyof Api>(
+    key: K,
+    payload: Api[K],
+    opts: PublishOptions & { speaker?: string } = {},
+  ): Promise<void> {
+    return this.publishRaw(topicOf(this.base, key, opts.speaker), JSON.stringify(payload), opts);
+  }
+
+  /** Publish an already serialized payload on a full topic (the outbox relay's path). */
+  publishRaw(topic: string, payload: string, opts: PublishOptions = {}): Promise<void> {
+    return new Promise((res, rej) => {
+      this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => {
+        if (err) rej(err);
+        else {
+          this.stats.published++;
+          res();
+        }
+      });
+    });
+  }
+
+  /** Close the connection; `force` drops in-flight messages (they stay in the outbox). */
+  async close(force = false): Promise<void> {
+    await this.client.endAsync(force);
+  }
+}

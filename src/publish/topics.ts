@@ -1,0 +1,178 @@
+/**
+ * The MQTT interface, as one typed map from topic (relative to the base topic) to payload type, in the
+ * manner of Zigbee2MQTT's `Api`. Every publish goes through {@link Api}, so payloads are type-checked, and
+ * {@link TOPICS} (the README table) is checked against it in tests. No payload carries audio, embeddings or
+ * features: only verdicts, counts, identities and timings.
+ */
+import { z } from 'zod';
+
+/** `<base>/bridge/state` (retained; `offline` is also the Last Will). */
+export interface BridgeState {
+  state: 'online' | 'offline';
+}
+
+/** `<base>/bridge/info` (retained). */
+export interface BridgeInfo {
+  version: string;
+  device_id: string;
+  model: { name: string; architecture: string; sha256: string; sample_rate: number; path: string };
+  attack: { id: string; path: string };
+  config: Record<string, unknown>;
+}
+
+/** The verdict of one audit (the `data` of an ok response). */
+export interface Verdict {
+  speaker: string;
+  verdict: 'member' | 'non-member';
+  probability: number;
+  threshold: number;
+  target_fpr: number;
+  voices: number;
+  queries: number;
+  model_sha256: string;
+  attack_id: string;
+  audited_at: string;
+}
+
+/** `<base>/<speaker>` (retained): the latest verdict for that speaker. */
+export type SpeakerState = Omit<Verdict, 'speaker'>;
+
+/** `<base>/bridge/request/audit` (in). Exactly one of `files` and `record`. */
+export const AuditRequestSchema = z
+  .object({
+    transaction: z.union([z.string().min(1).max(128), z.number()]).optional(),
+    speaker: z.string(),
+    files: z.array(z.string().min(1)).min(1).optional(),
+    record: z
+      .object({
+        utterances: z.number().int().min(1),
+        seconds: z.number().positive(),
+      })
+      .optional(),
+  })
+  .strict()
+  .refine((r) => (r.files === undefined) !== (r.record === undefined), {
+    message: 'exactly one of "files" and "record" is required',
+  });
+export type AuditRequest = z.infer<typeof AuditRequestSchema>;
+
+/** `<base>/bridge/response/audit` (out): the answer to every request, matched by `transaction`. */
+export type AuditResponse =
+  | { status: 'ok'; data: Verdict; transaction: string | number }
+  | { status: 'error'; error: string; code: string; transaction: string | number | null };
+
+/** `<base>/bridge/event` (out): progress of an audit. */
+export interface BridgeEvent {
+  type: 'queued' | 'recording' | 'embedding' | 'scoring' | 'done' | 'failed';
+  transaction: string | number;
+  speaker: string | null;
+  source: 'mqtt' | 'spool' | 'microphone' | 'cli';
+  /** Recording progress (1-based utterance index) or voice count. */
+  utterance?: number;
+  utterances?: number;
+  at: string;
+}
+
+/** `<base>/bridge/health` (out, periodic). */
+export interface BridgeHealth {
+  uptime_s: number;
+  queue_depth: number;
+  busy: boolean;
+  last_audit: {
+    transaction: string;
+    speaker: string | null;
+    status: 'ok' | 'error';
+    audited_at: string;
+  } | null;
+  outbox_size: number;
+  process: { rss_mb: number; heap_used_mb: number };
+  mqtt: { connected: boolean; published: number; received: number; reconnects: number };
+  at: string;
+}
+
+/** Every topic the daemon speaks, relative to the base topic (`{speaker}` stands for a speaker id). */
+export interface Api {
+  'bridge/state': BridgeState;
+  'bridge/info': BridgeInfo;
+  'bridge/request/audit': AuditRequest;
+  'bridge/response/audit': AuditResponse;
+  'bridge/event': BridgeEvent;
+  'bridge/health': BridgeHealth;
+  '{speaker}': SpeakerState;
+}
+
+/** One row of the topic table: direction, retained flag, QoS, meaning. */
+export interface TopicSpec {
+  topic: keyof Api;
+  direction: 'in' | 'out';
+  retained: boolean;
+  qos: 0 | 1;
+  description: string;
+}
+
+/** The topic table (README "MQTT topics" is checked against it). */
+export const TOPICS: TopicSpec[] = [
+  {
+    topic: 'bridge/state',
+    direction: 'out',
+    retained: true,
+    qos: 1,
+    description: '`{"state":"online"|"offline"}`; offline is the Last Will',
+  },
+  {
+    topic: 'bridge/info',
+    direction: 'out',
+    retained: true,
+    qos: 1,
+    description: 'version, model sha256 + architecture, attack bundle id, config summary',
+  },
+  {
+    topic: 'bridge/request/audit',
+    direction: 'in',
+    retained: false,
+    qos: 1,
+    description:
+      '`{"transaction","speaker","files":[...]}` or `{"transaction","speaker","record":{"utterances":N,"seconds":S}}`',
+  },
+  {
+    topic: 'bridge/response/audit',
+    direction: 'out',
+    retained: false,
+    qos: 1,
+    description:
+      '`{"status":"ok","data":{verdict},"transaction"}` or `{"status":"error","error","code","transaction"}`',
+  },
+  {
+    topic: 'bridge/event',
+    direction: 'out',
+    retained: false,
+    qos: 0,
+    description: 'progress: queued, recording, embedding, scoring, done, failed',
+  },
+  {
+    topic: 'bridge/health',
+    direction: 'out',
+    retained: false,
+    qos: 0,
+    description: 'uptime, queue depth, last audit, outbox size, RSS, MQTT stats',
+  },
+  {
+    topic: '{speaker}',
+    direction: 'out',
+    retained: true,
+    qos: 1,
+    description:
+      'latest verdict: verdict, probability, threshold, target_fpr, voices, queries, model_sha256, attack_id, audited_at',
+  },
+];
+
+/** Full topic name: `topicOf('slmia', 'bridge/state')`, `topicOf('slmia', '{speaker}', 'S1')`. */
+export function topicOf<K extends keyof Api>(base: string, key: K, speaker?: string): string {
+  return `${base}/${key === '{speaker}' ? (speaker as string) : key}`;
+}
+
+/** The retained speaker state of a verdict. */
+export function speakerState(v: Verdict): SpeakerState {
+  const { speaker: _speaker, ...state } = v;
+  return state;
+}

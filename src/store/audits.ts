@@ -1,0 +1,166 @@
+/**
+ * The audits table (migration 002): one row per audit request, successful or not. Rows hold the verdict,
+ * quantized SLMIA-SR features (120 bytes), query count, stage timings and the model/attack identity — never
+ * audio, embeddings or float features.
+ */
+import type { Db } from './db.js';
+
+/** Where an audit request came from. */
+export type AuditSource = 'mqtt' | 'spool' | 'microphone' | 'cli';
+
+/** Stage wall times of one audit, milliseconds. */
+export interface AuditTimings {
+  decodeMs?: number;
+  frontendMs?: number;
+  inferenceMs?: number;
+  featuresMs?: number;
+  attackMs?: number;
+  storeMs?: number;
+  publishMs?: number;
+  totalMs?: number;
+}
+
+/** A successful audit's outcome, as stored (a structural subset of the audit pipeline's AuditResult). */
+export interface AuditOutcome {
+  verdict: 'member' | 'non-member';
+  probability: number;
+  threshold: number;
+  target_fpr: number;
+  voices: number;
+  queries: number;
+  model_sha256: string;
+  attack_id: string;
+  /** `[120] uint8` quantized features. */
+  quantized: Uint8Array;
+  timings: AuditTimings;
+}
+
+/** One row to insert: either `outcome` (status ok) or `error` (status error). */
+export interface AuditInsert {
+  transaction: string;
+  source: AuditSource;
+  speaker: string | null;
+  requestedAt: string;
+  auditedAt: string;
+  outcome?: AuditOutcome;
+  error?: { code: string; message: string };
+}
+
+/** A stored audit as read back. */
+export interface AuditRecord {
+  id: number;
+  transaction: string;
+  source: AuditSource;
+  speaker: string | null;
+  status: 'ok' | 'error';
+  error_code: string | null;
+  error: string | null;
+  verdict: 'member' | 'non-member' | null;
+  probability: number | null;
+  threshold: number | null;
+  target_fpr: number | null;
+  voices: number | null;
+  queries: number | null;
+  /** `[120] uint8`, or null for a failed audit. */
+  quantized: Uint8Array | null;
+  model_sha256: string | null;
+  attack_id: string | null;
+  timings: AuditTimings | null;
+  requested_at: string;
+  audited_at: string;
+}
+
+interface AuditRow extends Omit<AuditRecord, 'transaction' | 'quantized' | 'timings'> {
+  transaction_id: string;
+  quantized_features: Buffer | null;
+  timings: string | null;
+}
+
+/**
+ * Insert one audit row (call inside {@link Db.transaction} together with its outbox rows).
+ * @returns the new row id
+ * @throws StoreError when the insert fails
+ */
+export async function insertAudit(db: Db, a: AuditInsert): Promise<number> {
+  const o = a.outcome;
+  const { lastID } = await db.run(
+    `INSERT INTO audits (transaction_id, source, speaker, status, error_code, error, verdict, probability, threshold,
+       target_fpr, voices, queries, quantized_features, model_sha256, attack_id, timings, requested_at, audited_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      a.transaction,
+      a.source,
+      a.speaker,
+      o ? 'ok' : 'error',
+      a.error?.code ?? null,
+      a.error?.message ?? null,
+      o?.verdict ?? null,
+      o?.probability ?? null,
+      o?.threshold ?? null,
+      o?.target_fpr ?? null,
+      o?.voices ?? null,
+      o?.queries ?? null,
+      o ? Buffer.from(o.quantized.buffer, o.quantized.byteOffset, o.quantized.byteLength) : null,
+      o?.model_sha256 ?? null,
+      o?.attack_id ?? null,
+      o ? JSON.stringify(o.timings) : null,
+      a.requestedAt,
+      a.auditedAt,
+    ],
+  );
+  return lastID;
+}
+
+/** Update the stored timings of an audit (store/publish stages are known only after commit). */
+export async function updateAuditTimings(db: Db, id: number, timings: AuditTimings): Promise<void> {
+  await db.run('UPDATE audits SET timings = ? WHERE id = ?', [JSON.stringify(timings), id]);
+}
+
+function fromRow(r: AuditRow): AuditRecord {
+  const { transaction_id, quantized_features, timings, ...rest } = r;
+  return {
+    ...rest,
+    transaction: transaction_id,
+    quantized: quantized_features ? new Uint8Array(quantized_features) : null,
+    timings: timings ? (JSON.parse(timings) as AuditTimings) : null,
+  };
+}
+
+/** Filters of {@link listAudits}. */
+export interface AuditQuery {
+  speaker?: string;
+  transaction?: string;
+  status?: 'ok' | 'error';
+  /** Most recent first, at most this many (default 100). */
+  limit?: number;
+}
+
+/**
+ * Past audits, newest first.
+ * @throws StoreError when the query fails
+ */
+export async function listAudits(db: Db, q: AuditQuery = {}): Promise<AuditRecord[]> {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const filters: [string, string | undefined][] = [
+    ['speaker', q.speaker],
+    ['transaction_id', q.transaction],
+    ['status', q.status],
+  ];
+  for (const [column, value] of filters) {
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    params.push(value);
+  }
+  params.push(q.limit ?? 100);
+  const rows = await db.all<AuditRow>(
+    `SELECT * FROM audits ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+    params,
+  );
+  return rows.map(fromRow);
+}
+
+/** The most recent audit (any status), or undefined. */
+export async function lastAudit(db: Db): Promise<AuditRecord | undefined> {
+  return (await listAudits(db, { limit: 1 }))[0];
+}
