@@ -168,6 +168,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
           queue.push(spoolJob(b));
         }
       }
+      void spool.scan();
     }
     const health = setInterval(() => {
       void healthOf({ db, link, startedAt, queueDepth: queue.depth, busy: queue.busy })

@@ -40,7 +40,7 @@ function safeId(s: string): string {
 /** Polls a spool folder for ready speaker folders. */
 export class SpoolWatcher {
   private timer: NodeJS.Timeout | undefined;
-  private scanning = false;
+  private scanning: Promise<void> | undefined;
 
   constructor(private readonly o: SpoolOptions) {}
 
@@ -49,8 +49,8 @@ export class SpoolWatcher {
   }
 
   /**
-   * Create the folders, hand back batches left in `.processing/` by a previous run (as `recovered`), then
-   * start polling.
+   * Create the folders, hand back batches left in `.processing/` by a previous run (to queue first), and
+   * start polling (the first scan comes after `pollMs`, or call {@link scan}).
    */
   async start(): Promise<SpoolBatch[]> {
     await mkdir(this.processingDir, { recursive: true });
@@ -66,49 +66,47 @@ export class SpoolWatcher {
     }
     this.timer = setInterval(() => void this.scan(), this.o.pollMs);
     this.timer.unref();
-    void this.scan();
     return recovered;
   }
 
-  /** Claim every ready folder the queue can take now. */
-  async scan(): Promise<void> {
-    if (this.scanning) return;
-    this.scanning = true;
-    try {
-      const entries = await readdir(this.o.dir, { withFileTypes: true }).catch(() => []);
-      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-        if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        const folder = join(this.o.dir, e.name);
-        if (!existsSync(join(folder, READY))) continue;
-        if (!SPEAKER_ID.test(e.name)) {
-          await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
-          await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
-            () => undefined,
-          );
-          this.o.onReject?.(e.name, 'speaker folder name must be letters, digits, _ . - (not "bridge")');
-          continue;
-        }
-        if (!this.o.canAccept()) break;
-        let transaction = `spool-${e.name}-${Date.now()}`;
-        try {
-          const marker = (await readFile(join(folder, READY), 'utf8')).trim();
-          if (marker.startsWith('{')) {
-            const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
-            if (typeof t === 'string' || typeof t === 'number') transaction = safeId(String(t));
-          }
-        } catch {
-          // an empty or non-JSON marker is fine
-        }
-        const claimed = join(this.processingDir, `${e.name}@${transaction}`);
-        try {
-          await rename(folder, claimed);
-        } catch {
-          continue; // taken by someone else or vanished
-        }
-        this.o.onBatch({ speaker: e.name, transaction, dir: claimed });
+  /** Claim every ready folder the queue can take now (joins a scan already running). */
+  scan(): Promise<void> {
+    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const entries = await readdir(this.o.dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      const folder = join(this.o.dir, e.name);
+      if (!existsSync(join(folder, READY))) continue;
+      if (!SPEAKER_ID.test(e.name)) {
+        await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
+        await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
+          () => undefined,
+        );
+        this.o.onReject?.(e.name, 'speaker folder name must be letters, digits, _ . - (not "bridge")');
+        continue;
       }
-    } finally {
-      this.scanning = false;
+      if (!this.o.canAccept()) break;
+      let transaction = `spool-${e.name}-${Date.now()}`;
+      try {
+        const marker = (await readFile(join(folder, READY), 'utf8')).trim();
+        if (marker.startsWith('{')) {
+          const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
+          if (typeof t === 'string' || typeof t === 'number') transaction = safeId(String(t));
+        }
+      } catch {
+        // an empty or non-JSON marker is fine
+      }
+      const claimed = join(this.processingDir, `${e.name}@${transaction}`);
+      try {
+        await rename(folder, claimed);
+      } catch {
+        continue; // taken by someone else or vanished
+      }
+      this.o.onBatch({ speaker: e.name, transaction, dir: claimed });
     }
   }
 
