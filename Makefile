@@ -41,5 +41,19 @@ bench: build
 fixture:
 	$(PY) models/fixture/make_fixture.py
 
+# Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
+# systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
+.PHONY: dist dist-check install-check
+dist: deps
+	deploy/build-dist.sh
+
+# Run the arm64 build under qemu-user and require the x64 build's answers (needs qemu-user-static).
+dist-check: dist
+	deploy/check-dist.sh
+
+# install.sh in a Debian chroot (debootstrap): user, paths, `systemd-analyze verify` on the unit.
+install-check: dist
+	deploy/check-install.sh
+
 clean:
 	rm -rf dist build .work

@@ -3,10 +3,19 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 
-/** The project root: the folder holding package.json (this file lives in `src/` or `dist/`). */
-export const projectRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The project root: the folder holding package.json and `models/` (this file lives in `src/` or `dist/`).
+ * `$SLMIA_HOME` overrides it; in the single-executable release (deploy/) it is the folder holding the
+ * executable, where the tarball puts `models/` and `lib/` (native addons).
+ */
+export const projectRoot: string = process.env.SLMIA_HOME
+  ? resolve(process.env.SLMIA_HOME)
+  : isSea()
+    ? dirname(process.execPath)
+    : resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * The speech data folder: `$SLMIA_DATA_DIR`, else `../shared/data` beside the project root.

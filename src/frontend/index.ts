@@ -2,12 +2,16 @@
  * Front-end dispatch: turn prepared samples into the model's input tensor (without the batch axis),
  * as the manifest's `frontend` section says.
  */
-import type { ModelManifest } from '../model/manifest.js';
-import { kaldiFbank } from './kaldi-fbank.js';
-import { waveformFrontend } from './waveform.js';
+import { kaldiFbank, type KaldiFbankOptions } from './kaldi-fbank.js';
+import { waveformFrontend, type WaveformOptions } from './waveform.js';
 
 export * from './kaldi-fbank.js';
 export * from './waveform.js';
+
+/** A front-end configuration, as in a model manifest's `frontend` section. */
+export type FrontendConfig =
+  | ({ type: 'kaldi-fbank' } & Partial<Omit<KaldiFbankOptions, 'sample_frequency'>>)
+  | ({ type: 'waveform' } & WaveformOptions);
 
 /** One clip's model input: `data` row-major with `shape` (`[frames, mel]` or `[samples]`). */
 export interface FrontendOutput {
@@ -23,7 +27,7 @@ export interface FrontendOutput {
  */
 export function runFrontend(
   samples: Float32Array,
-  frontend: ModelManifest['frontend'],
+  frontend: FrontendConfig,
   sampleRate: number,
 ): FrontendOutput {
   if (frontend.type === 'waveform') {

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Build the release tarballs dist/slmia-linux-<arch>.tar.gz (arch: x64, arm64) on an x86-64 Debian machine,
+# using only the npm registry (official Node binaries as npm packages) and Debian apt (cross compiler).
+# How and why: deploy/README.md ("How the release is built").
+#
+#   deploy/build-dist.sh [arch...]        default: x64 arm64 (or $SLMIA_DIST_ARCHES)
+#
+# Work files go to build/dist/ (git-ignored; re-runs reuse the downloaded Node packages and the arm64 sqlite3
+# build); the tarballs go to dist/ under names that do not collide with `make build` (dist/cli.js ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# Official Node.js binaries, as published on the npm registry (the version matches the SEA blob format and
+# the Node 20 the project targets); integrity = the registry's sha512 of each package tarball.
+NODE_VERSION=20.20.2
+declare -A NODE_INTEGRITY=(
+  [x64]='sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ=='
+  [arm64]='sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg=='
+)
+SEA_FUSE=NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+MAX_TARBALL_BYTES=$((120 * 1000 * 1000))
+
+WORK=$ROOT/build/dist
+OUT=$ROOT/dist
+read -r -a ARCHES <<<"${*:-${SLMIA_DIST_ARCHES:-x64 arm64}}"
+mkdir -p "$WORK/cache" "$OUT"
+
+log() { printf '[dist %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+elf_machine() { readelf -h "$1" | sed -n 's/^ *Machine: *//p'; }
+die() {
+  printf 'dist: %s\n' "$*" >&2
+  exit 1
+}
+
+[ "$(uname -m)" = x86_64 ] || die "build host must be x86_64 (it runs the x64 Node to make the SEA blob)"
+
+# --- 1. Node binaries from the npm registry --------------------------------------------------------------
+# Prints the folder holding bin/node and include/node of node-linux-<arch>@NODE_VERSION.
+node_dir() {
+  local arch=$1 tgz="$WORK/cache/node-linux-$1-$NODE_VERSION.tgz" dir="$WORK/node-linux-$1-$NODE_VERSION"
+  if [ ! -x "$dir/bin/node" ]; then
+    if [ ! -f "$tgz" ]; then
+      log "fetching node-linux-$arch@$NODE_VERSION from the npm registry"
+      (cd "$WORK/cache" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null)
+    fi
+    local got
+    got=$(node -e "const c=require('crypto');process.stdout.write('sha512-'+c.createHash('sha512').update(require('fs').readFileSync(process.argv[1])).digest('base64'))" "$tgz")
+    [ "$got" = "${NODE_INTEGRITY[$arch]}" ] || {
+      rm -f "$tgz"
+      die "integrity mismatch for $tgz: $got"
+    }
+    rm -rf "$dir" "$dir.tmp" && mkdir -p "$dir.tmp"
+    tar -xzf "$tgz" -C "$dir.tmp" --strip-components=1
+    mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+# --- 2. sqlite3 native addon -----------------------------------------------------------------------------
+# Prints the path of node_sqlite3.node for <arch>. x64: the one `npm ci` built in node_modules (N-API, so
+# independent of the Node version). arm64: cross-compiled with Debian's aarch64 gcc against the arm64 Node
+# package's headers (--nodedir: node-gyp would otherwise download headers from nodejs.org).
+sqlite3_addon() {
+  local arch=$1
+  if [ "$arch" = x64 ]; then
+    local f=$ROOT/node_modules/sqlite3/build/Release/node_sqlite3.node
+    [ -f "$f" ] || die "$f missing: run npm ci (it builds sqlite3)"
+    echo "$f"
+    return
+  fi
+  local src=$WORK/sqlite3-$arch out
+  out=$src/build/Release/node_sqlite3.node
+  if [ ! -f "$out" ] || [ "$ROOT/node_modules/sqlite3/package.json" -nt "$out" ]; then
+    command -v aarch64-linux-gnu-g++ >/dev/null ||
+      die "aarch64-linux-gnu-g++ missing: apt-get install gcc-aarch64-linux-gnu g++-aarch64-linux-gnu"
+    local nd
+    nd=$(node_dir "$arch")
+    log "cross-compiling sqlite3 for $arch (aarch64-linux-gnu-gcc, headers of Node $NODE_VERSION)"
+    rm -rf "$src" && mkdir -p "$src"
+    # Copy the package without its host build; node-addon-api resolves from the repo's node_modules.
+    (cd "$ROOT/node_modules/sqlite3" && tar --exclude=./build -cf - .) | tar -xf - -C "$src"
+    (cd "$src" && CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
+      AR=aarch64-linux-gnu-ar STRIP=aarch64-linux-gnu-strip \
+      "$ROOT/node_modules/.bin/node-gyp" rebuild --arch=arm64 --nodedir="$nd" --jobs=2 --loglevel=warn \
+      >"$WORK/sqlite3-$arch.log" 2>&1) || {
+      tail -30 "$WORK/sqlite3-$arch.log" >&2
+      die "sqlite3 cross-compile failed (log: $WORK/sqlite3-$arch.log)"
+    }
+    aarch64-linux-gnu-strip --strip-unneeded "$out"
+  fi
+  elf_machine "$out" | grep -q AArch64 || die "$out is not an aarch64 ELF"
+  echo "$out"
+}
+
+# --- 3. one CommonJS bundle + SEA blob (architecture independent: no snapshot, no code cache) -------------
+log "bundling src/ with esbuild"
+node deploy/bundle.mjs "$WORK/slmia.cjs" >&2
+cat >"$WORK/sea-config.json" <<EOF
+{
+  "main": "$WORK/slmia.cjs",
+  "output": "$WORK/sea-prep.blob",
+  "disableExperimentalSEAWarning": true,
+  "useSnapshot": false,
+  "useCodeCache": false
+}
+EOF
+HOST_NODE=$(node_dir x64)/bin/node
+"$HOST_NODE" --experimental-sea-config "$WORK/sea-config.json" >&2
+
+VERSION=$(node -p "require('./package.json').version")
+
+# --- 4. per architecture: executable, addons, models, service files → tarball ---------------------------
+for arch in "${ARCHES[@]}"; do
+  case $arch in
+    x64) ort_arch=x64 elf='X86-64' ;;
+    arm64) ort_arch=arm64 elf='AArch64' ;;
+    *) die "unknown arch $arch (x64|arm64)" ;;
+  esac
+  name=slmia-linux-$arch
+  stage=$WORK/stage/$name
+  rm -rf "$stage" && mkdir -p "$stage/lib" "$stage/systemd" "$stage/licenses"
+  nd=$(node_dir "$arch")
+
+  log "$name: injecting the SEA blob into node $NODE_VERSION ($arch)"
+  cp "$nd/bin/node" "$stage/slmia"
+  chmod u+w "$stage/slmia"
+  "$ROOT/node_modules/.bin/postject" "$stage/slmia" NODE_SEA_BLOB "$WORK/sea-prep.blob" \
+    --sentinel-fuse "$SEA_FUSE" >"$WORK/postject-$arch.log" 2>&1 || {
+    cat "$WORK/postject-$arch.log" >&2
+    die "postject failed for $arch"
+  }
+  chmod 755 "$stage/slmia"
+  elf_machine "$stage/slmia" | grep -q "$elf" || die "$stage/slmia is not a $elf ELF"
+
+  log "$name: native addons"
+  ort=$ROOT/node_modules/onnxruntime-node/bin/napi-v6/linux/$ort_arch
+  cp "$ort/onnxruntime_binding.node" "$ort"/libonnxruntime.so.* "$stage/lib/"
+  cp "$(sqlite3_addon "$arch")" "$stage/lib/node_sqlite3.node"
+
+  for f in "$stage/slmia" "$stage"/lib/*; do
+    printf 'dist: %s needs %s\n' "${f#"$WORK/stage/"}" \
+      "$(readelf --dyn-syms -W "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+  done
+
+  log "$name: models, service files, docs"
+  # Runtime models: everything under models/ except the training lab, Python sources and shadow models
+  # (shadow models are only used to calibrate attack bundles, in the lab).
+  (cd "$ROOT" && find models -type f \
+    ! -path 'models/train/*' ! -name '*.py' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0) |
+    while IFS= read -r -d '' f; do
+      dir=$(dirname "$f")
+      if [ -f "$ROOT/$dir/model.json" ] &&
+        node -e "process.exit(require(process.argv[1]).role === 'shadow' ? 0 : 1)" "$ROOT/$dir/model.json"; then
+        continue
+      fi
+      mkdir -p "$stage/$dir" && cp "$ROOT/$f" "$stage/$f"
+    done
+  node -e "const p=require('./package.json');process.stdout.write(JSON.stringify({name:p.name,version:p.version,description:p.description,license:p.license},null,2)+'\n')" \
+    >"$stage/package.json"
+  cp systemd/slmia.service "$stage/systemd/"
+  cp deploy/install.sh "$stage/install.sh" && chmod 755 "$stage/install.sh"
+  cp deploy/README.md "$stage/README.md"
+  [ -f config.example.yaml ] && cp config.example.yaml "$stage/"
+  cp "$nd/LICENSE" "$stage/licenses/node.LICENSE"
+  cp node_modules/sqlite3/LICENSE "$stage/licenses/sqlite3.LICENSE"
+  [ -f node_modules/onnxruntime-node/LICENSE ] && cp node_modules/onnxruntime-node/LICENSE "$stage/licenses/onnxruntime.LICENSE"
+  printf '%s %s linux-%s node-%s\n' slmia "$VERSION" "$arch" "$NODE_VERSION" >"$stage/BUILD"
+
+  tarball=$OUT/$name.tar.gz
+  log "$name: writing $tarball"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='@0' -C "$WORK/stage" -cf - "$name" |
+    gzip -6 -n >"$tarball.tmp"
+  mv "$tarball.tmp" "$tarball"
+  bytes=$(stat -c %s "$tarball")
+  printf 'dist: %s %d bytes (%s MB); unpacked %s\n' "$tarball" "$bytes" \
+    "$(awk "BEGIN{printf \"%.1f\", $bytes/1e6}")" "$(du -sh "$stage" | cut -f1)"
+  [ "$bytes" -le "$MAX_TARBALL_BYTES" ] || die "$tarball is over the 120 MB budget"
+done

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/* global process, console */
+/**
+ * Bundle the ESM sources (src/cli.ts and everything it imports, node_modules included) into ONE CommonJS
+ * file for a Node single-executable application (SEA). Node 20's SEA runs a single CommonJS script whose
+ * `require` only reaches built-in modules, so:
+ *   - native addons (onnxruntime-node, sqlite3) are NOT bundled: their `require('...node')` is rewritten to
+ *     `__slmiaNative(name)`, which loads `<home>/lib/<name>` with `module.createRequire(process.execPath)`
+ *     (the loader documented for SEAs); `<home>` is `$SLMIA_HOME` or the folder holding the executable;
+ *   - `import.meta.url` (only src/paths.ts uses it, and only outside a SEA) is defined from `__filename`.
+ * WASM of @wasm-audio-decoders/flac and libsamplerate-js is inlined in their JS, so it rides in the bundle.
+ *
+ * Usage: node deploy/bundle.mjs <out.cjs>
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = process.argv[2];
+if (!out) {
+  console.error('usage: node deploy/bundle.mjs <out.cjs>');
+  process.exit(2);
+}
+
+/** Loader injected at the top of the bundle; see the header comment. */
+const banner = `
+// ONNX Runtime >= 1.2x on Linux starts a telemetry client that tries HTTPS uploads; a hub auditor must not
+// phone home. ORT_DISABLE_TELEMETRY=1 switches it off (set here, before the addon loads, unless overridden).
+if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = '1';
+var __slmiaHome = process.env.SLMIA_HOME || require('node:path').dirname(process.execPath);
+function __slmiaNative(name) {
+  var file = require('node:path').join(__slmiaHome, 'lib', name);
+  try {
+    return require('node:module').createRequire(process.execPath)(file);
+  } catch (err) {
+    err.message = 'slmia: cannot load native addon ' + file + ' (' + err.message + ')';
+    throw err;
+  }
+}
+var __slmiaImportMetaUrl = require('node:url').pathToFileURL(typeof __filename === 'string' ? __filename : process.execPath).href;
+`;
+
+/** Source rewrites: [path regexp, from, to]; a rewrite that no longer matches fails the build. */
+const rewrites = [
+  [
+    /onnxruntime-node[\\/]dist[\\/]binding\.js$/,
+    /require\(`\.\.\/bin\/napi-v6\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node`\)/,
+    "__slmiaNative('onnxruntime_binding.node')",
+  ],
+  [
+    /sqlite3[\\/]lib[\\/]sqlite3-binding\.js$/,
+    /require\('bindings'\)\('node_sqlite3\.node'\)/,
+    "__slmiaNative('node_sqlite3.node')",
+  ],
+];
+
+const nativePlugin = {
+  name: 'slmia-native',
+  setup(b) {
+    for (const [file, from, to] of rewrites) {
+      b.onLoad({ filter: file }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (!from.test(text))
+          throw new Error(`bundle: ${args.path} no longer matches ${from}; update deploy/bundle.mjs`);
+        return { contents: text.replace(from, to), loader: 'js' };
+      });
+    }
+  },
+};
+
+const result = await build({
+  // Same as src/cli.ts, minus its top-level await (CommonJS has none); runCli sets process.exitCode.
+  stdin: {
+    contents: "import { runCli } from './src/cli/program.js';\nvoid runCli(process.argv);\n",
+    resolveDir: root,
+    sourcefile: 'sea-entry.ts',
+    loader: 'ts',
+  },
+  outfile: out,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  // Optional native speed-ups of ws (mqtt) are loaded in try/catch; leave them out.
+  external: ['bufferutil', 'utf-8-validate'],
+  define: { 'import.meta.url': '__slmiaImportMetaUrl' },
+  banner: { js: banner },
+  plugins: [nativePlugin],
+  logLevel: 'warning',
+  metafile: true,
+  legalComments: 'none',
+});
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`bundle: ${out} (${(bytes / 1e6).toFixed(1)} MB)`);

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Prove the release tarballs work: unpack dist/slmia-linux-{x64,arm64}.tar.gz, run the x64 executable
+# natively and the arm64 one under qemu-user (qemu-aarch64-static), and require the same answers:
+#   1. `--version`                   equal to package.json's version;
+#   2. `inspect-model --json`        on the default target model (and the fixture model): same manifest/IO;
+#   3. `embed --json`                of one real speaker (fixture model): max |Δ| ≤ 1e-4;
+#   4. `audit --json`                of one real speaker: same verdict, |Δ probability| ≤ 1e-3
+#                                    (skipped, with a message, while the build has no `audit` command).
+# 3 and 4 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
+# Timings (wall seconds; arm64 ones are EMULATED on x86-64, not hub figures) go to build/dist/check/report.txt.
+#
+#   deploy/check-dist.sh [speaker]     default speaker: SPEAKER0001 (speechocean762)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/build/dist/check
+SPEAKER=${1:-${SLMIA_CHECK_SPEAKER:-SPEAKER0001}}
+VERSION=$(node -p "require('./package.json').version")
+fail() {
+  echo "dist-check: FAIL: $*" >&2
+  exit 1
+}
+say() { echo "dist-check: $*"; }
+
+for arch in x64 arm64; do
+  [ -f "dist/slmia-linux-$arch.tar.gz" ] || fail "dist/slmia-linux-$arch.tar.gz missing (make dist)"
+done
+command -v qemu-aarch64-static >/dev/null || fail "qemu-aarch64-static missing (apt-get install qemu-user-static)"
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] ||
+  fail "arm64 glibc missing (apt-get install libc6-arm64-cross, pulled in by g++-aarch64-linux-gnu)"
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+for arch in x64 arm64; do
+  tar -xzf "dist/slmia-linux-$arch.tar.gz" -C "$WORK"
+done
+X64=$WORK/slmia-linux-x64
+ARM=$WORK/slmia-linux-arm64
+
+# qemu-user sysroot: the arm64 glibc/libstdc++ from Debian's cross packages, plus an ARM /proc/cpuinfo.
+# qemu 7.2 (Debian 12) does not emulate /proc/cpuinfo for aarch64, so the guest would read the host's x86
+# one; onnxruntime's cpuinfo then finds no ARM cores and crashes on load. qemu resolves guest paths under
+# -L first, so a Cortex-A72 (Raspberry Pi 4) cpuinfo there fixes that. Real hubs need none of this.
+QROOT=$WORK/qemu-root
+mkdir -p "$QROOT/proc"
+ln -s /usr/aarch64-linux-gnu/lib "$QROOT/lib"
+for i in $(seq 0 $(($(nproc) - 1))); do
+  printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' "$i"
+done >"$QROOT/proc/cpuinfo"
+
+report=$WORK/report.txt
+: >"$report"
+# run <arch> <name> <args...>: run the executable of <arch>, stdout → $WORK/<name>.<arch>.out; records time.
+run() {
+  local arch=$1 name=$2
+  shift 2
+  local exe t0 t1
+  if [ "$arch" = x64 ]; then exe=("$X64/slmia"); else exe=(qemu-aarch64-static -L "$QROOT" "$ARM/slmia"); fi
+  t0=$(date +%s.%N)
+  "${exe[@]}" "$@" >"$WORK/$name.$arch.out" 2>"$WORK/$name.$arch.err" || {
+    cat "$WORK/$name.$arch.err" >&2
+    fail "$arch: slmia $* exited with $?"
+  }
+  t1=$(date +%s.%N)
+  local secs
+  secs=$(awk "BEGIN{printf \"%.2f\", $t1-$t0}")
+  printf '%-8s %-22s %7s s%s\n' "$arch" "$name" "$secs" "$([ "$arch" = arm64 ] && echo '  (qemu-user emulation)')" |
+    tee -a "$report"
+}
+
+# 1. --version
+for arch in x64 arm64; do
+  run "$arch" version --version
+  [ "$(cat "$WORK/version.$arch.out")" = "$VERSION" ] || fail "$arch --version: $(cat "$WORK/version.$arch.out") ≠ $VERSION"
+done
+say "--version: $VERSION on both"
+
+# 2. inspect-model on every runtime model in the tarball (default target first).
+models=()
+for m in "$ARM"/models/*/model.json; do models+=("models/${m#"$ARM"/models/}"); done
+[ ${#models[@]} -gt 0 ] || fail "no models/*/model.json in the tarball"
+for m in "${models[@]}"; do
+  tag=inspect-$(basename "$(dirname "$m")")
+  run x64 "$tag" inspect-model --json "$X64/$m"
+  run arm64 "$tag" inspect-model --json "$ARM/$m"
+  node -e '
+    const fs = require("fs");
+    const strip = (f) => { const r = JSON.parse(fs.readFileSync(f, "utf8")); delete r.onnx.path; return JSON.stringify(r); };
+    if (strip(process.argv[1]) !== strip(process.argv[2])) { console.error("inspect-model differs"); process.exit(1); }
+  ' "$WORK/$tag.x64.out" "$WORK/$tag.arm64.out" || fail "inspect-model $m: x64 and arm64 disagree"
+  say "inspect-model $m: same manifest, sha256 and ONNX IO on both"
+done
+
+# 3 + 4 need real speech.
+DATA=${SLMIA_DATA_DIR:-$ROOT/../shared/data}
+SPK_DIR=$DATA/speechocean762/audio/$SPEAKER
+if [ ! -d "$SPK_DIR" ]; then
+  say "SKIP embed/audit: no speech data at $SPK_DIR (set SLMIA_DATA_DIR to ../shared/data)"
+  cat "$report"
+  exit 0
+fi
+export SLMIA_DATA_DIR=$DATA
+
+run x64 embed-fixture embed --json --model "$X64/models/fixture/model.json" --chunk-seconds 1.0 "$SPK_DIR"
+run arm64 embed-fixture embed --json --model "$ARM/models/fixture/model.json" --chunk-seconds 1.0 "$SPK_DIR"
+node -e '
+  const fs = require("fs");
+  const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+  if (a.clips.length !== b.clips.length || a.queries !== b.queries) { console.error("clip/query counts differ"); process.exit(1); }
+  let max = 0, n = 0;
+  a.clips.forEach((c, i) => c.embedding.forEach((e, j) => e.forEach((v, k) => {
+    max = Math.max(max, Math.abs(v - b.clips[i].embedding[j][k])); n++;
+  })));
+  console.log(`dist-check: embed: ${a.clips.length} clips, ${a.queries} queries, ${n} values, max |x64 - arm64| = ${max.toExponential(2)}`);
+  if (!(max <= 1e-4)) process.exit(1);
+' "$WORK/embed-fixture.x64.out" "$WORK/embed-fixture.arm64.out" || fail "embed: x64 and arm64 embeddings differ by more than 1e-4"
+
+if ! "$X64/slmia" audit --help >/dev/null 2>&1; then
+  say "SKIP audit: this build has no \`slmia audit\` command yet"
+  cat "$report"
+  exit 0
+fi
+run x64 audit audit --json --speaker "$SPEAKER" "$SPK_DIR"
+run arm64 audit audit --json --speaker "$SPEAKER" "$SPK_DIR"
+node -e '
+  const fs = require("fs");
+  const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+  const d = Math.abs(a.probability - b.probability);
+  console.log(`dist-check: audit ${a.speaker ?? ""}: x64 ${a.verdict} p=${a.probability}, arm64 ${b.verdict} p=${b.probability}, |Δp| = ${d.toExponential(2)}`);
+  if (a.verdict !== b.verdict || !(d <= 1e-3)) process.exit(1);
+' "$WORK/audit.x64.out" "$WORK/audit.arm64.out" || fail "audit: x64 and arm64 disagree"
+cat "$report"

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Check deploy/install.sh the way a hub runs it, in a fresh Debian 12 chroot made with debootstrap
+# (minbase + systemd; Debian's mirror is the only network used). Installs dist/slmia-linux-x64.tar.gz (the
+# chroot is the build machine's architecture; install.sh is the same file in both tarballs) and checks:
+#   - user `slmia`: system account, home /var/lib/slmia, no login shell, member of `audio`;
+#   - /opt/slmia/slmia runs as that user (--version, inspect-model on the shipped models);
+#   - /var/lib/slmia owned by slmia, mode 0750; /etc/slmia/config.yaml present; /usr/local/bin/slmia link;
+#   - /etc/systemd/system/slmia.service: `systemd-analyze verify` passes and the unit carries the hardening;
+#   - a second run (upgrade) keeps the config, and --prefix rewrites the unit's paths;
+#   - --uninstall --purge removes everything.
+# Needs root (chroot, mount). The chroot is cached in build/dist/chroot-bookworm between local runs.
+#
+#   deploy/check-install.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CHROOT=$ROOT/build/dist/chroot-bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+TARBALL=dist/slmia-linux-x64.tar.gz
+fail() {
+  echo "install-check: FAIL: $*" >&2
+  exit 1
+}
+say() { echo "install-check: $*"; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot)"
+[ -f "$TARBALL" ] || fail "$TARBALL missing (make dist)"
+command -v debootstrap >/dev/null || fail "debootstrap missing (apt-get install debootstrap)"
+
+t0=$(date +%s)
+if [ ! -x "$CHROOT/usr/bin/systemd-analyze" ]; then
+  say "debootstrap bookworm (minbase + systemd) into $CHROOT"
+  rm -rf "$CHROOT.tmp"
+  debootstrap --variant=minbase --include=systemd bookworm "$CHROOT.tmp" "$MIRROR" >"$ROOT/build/dist/debootstrap.log" 2>&1 || {
+    tail -20 "$ROOT/build/dist/debootstrap.log" >&2
+    fail "debootstrap failed"
+  }
+  rm -rf "$CHROOT" && mv "$CHROOT.tmp" "$CHROOT"
+fi
+say "chroot ready ($(($(date +%s) - t0)) s)"
+
+mounted=()
+cleanup() {
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" || true; done
+}
+trap cleanup EXIT
+for fs in proc sys dev; do
+  mountpoint -q "$CHROOT/$fs" || {
+    mount --rbind "/$fs" "$CHROOT/$fs" 2>/dev/null || mount -t "$fs" "$fs" "$CHROOT/$fs"
+    mount --make-rslave "$CHROOT/$fs" 2>/dev/null || true
+    mounted+=("$CHROOT/$fs")
+  }
+done
+in_chroot() { chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+
+# A clean slate (the chroot may be cached from an earlier run).
+in_chroot sh -c 'rm -rf /tmp/slmia-linux-x64 /opt/slmia /opt/slmia-alt /etc/slmia /var/lib/slmia \
+  /etc/systemd/system/slmia.service /usr/local/bin/slmia; if getent passwd slmia >/dev/null; then userdel slmia; fi'
+tar -xzf "$TARBALL" -C "$CHROOT/tmp"
+
+say "install.sh (fresh install)"
+in_chroot /tmp/slmia-linux-x64/install.sh | sed 's/^/  /'
+
+# --- user and files ---
+IFS=: read -r _ _ uid _ _ home shell <<<"$(in_chroot getent passwd slmia)" || fail "user slmia missing"
+[ "$uid" -lt 1000 ] || fail "slmia uid $uid is not a system uid"
+[ "$home" = /var/lib/slmia ] || fail "slmia home is $home, expected /var/lib/slmia"
+case $shell in */nologin | */false) ;; *) fail "slmia has login shell $shell" ;; esac
+in_chroot id -nG slmia | tr ' ' '\n' | grep -qx audio || fail "slmia is not in the audio group"
+[ "$(in_chroot stat -c '%U:%G %a' /var/lib/slmia)" = "slmia:slmia 750" ] ||
+  fail "/var/lib/slmia is $(in_chroot stat -c '%U:%G %a' /var/lib/slmia), expected slmia:slmia 750"
+[ "$(in_chroot stat -c '%U' /opt/slmia/slmia)" = root ] || fail "/opt/slmia/slmia is not owned by root"
+in_chroot test -f /etc/slmia/config.yaml || fail "/etc/slmia/config.yaml missing"
+[ "$(in_chroot readlink /usr/local/bin/slmia)" = /opt/slmia/slmia ] || fail "/usr/local/bin/slmia does not link to /opt/slmia/slmia"
+version=$(in_chroot setpriv --reuid=slmia --regid=slmia --init-groups /usr/local/bin/slmia --version)
+[ "$version" = "$(node -p "require('./package.json').version")" ] || fail "slmia --version as user slmia: $version"
+for m in "$CHROOT"/opt/slmia/models/*/model.json; do
+  in_chroot setpriv --reuid=slmia --regid=slmia --init-groups /opt/slmia/slmia inspect-model "${m#"$CHROOT"}" >/dev/null ||
+    fail "inspect-model ${m#"$CHROOT"} as user slmia"
+done
+say "user slmia (uid $uid, home $home, shell $shell, groups: $(in_chroot id -nG slmia)); files and ownership ok"
+
+# --- the unit ---
+unit=/etc/systemd/system/slmia.service
+in_chroot systemd-analyze verify "$unit" 2>&1 | tee "$ROOT/build/dist/systemd-analyze.log" | sed 's/^/  /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail "systemd-analyze verify $unit"
+# Warnings about the unit itself fail the check too (verify exits 0 on some of them).
+if grep -i 'slmia.service' "$ROOT/build/dist/systemd-analyze.log" | grep -qiv 'not found.*\.target'; then
+  fail "systemd-analyze verify reported problems with slmia.service"
+fi
+for line in User=slmia SupplementaryGroups=audio Restart=on-failure ProtectSystem=strict \
+  ReadWritePaths=/var/lib/slmia NoNewPrivileges=true PrivateTmp=true \
+  'ExecStart=/opt/slmia/slmia daemon --config /etc/slmia/config.yaml'; do
+  in_chroot grep -qx "$line" "$unit" || fail "$unit lacks $line"
+done
+say "systemd-analyze verify $unit: ok; hardening directives present"
+
+# --- upgrade keeps config; --prefix rewrites paths ---
+echo '# edited by the operator' >>"$CHROOT/etc/slmia/config.yaml"
+in_chroot /tmp/slmia-linux-x64/install.sh --prefix /opt/slmia-alt >/dev/null
+in_chroot grep -q 'edited by the operator' /etc/slmia/config.yaml || fail "upgrade overwrote /etc/slmia/config.yaml"
+in_chroot grep -qx 'ExecStart=/opt/slmia-alt/slmia daemon --config /etc/slmia/config.yaml' "$unit" ||
+  fail "--prefix did not rewrite ExecStart"
+in_chroot systemd-analyze verify "$unit" >/dev/null 2>&1 || fail "systemd-analyze verify after --prefix"
+[ "$(in_chroot /usr/local/bin/slmia --version)" = "$version" ] || fail "slmia from /opt/slmia-alt"
+say "re-install with --prefix /opt/slmia-alt: config kept, unit rewritten and valid"
+
+# --- uninstall ---
+in_chroot /opt/slmia-alt/install.sh --uninstall --prefix /opt/slmia-alt --purge >/dev/null
+for p in /opt/slmia-alt /etc/systemd/system/slmia.service /usr/local/bin/slmia /var/lib/slmia /etc/slmia; do
+  in_chroot test ! -e "$p" || fail "--uninstall --purge left $p"
+done
+in_chroot getent passwd slmia >/dev/null && fail "--uninstall --purge left user slmia"
+# Leave the cached chroot with a plain install for the next run's inspection.
+rm -rf "$CHROOT/tmp/slmia-linux-x64" "$CHROOT/opt/slmia"
+say "uninstall --purge: clean. All install checks passed ($(($(date +%s) - t0)) s)"
