@@ -1,0 +1,60 @@
+/** `slmia audit`: one speaker's membership verdict from a few audio files. */
+import type { Command } from 'commander';
+import { expandAudioPaths } from '../audio/index.js';
+import { auditFiles, openAuditContext } from '../audit/index.js';
+import { openCache } from './lab-options.js';
+
+interface AuditCliOptions {
+  target: string;
+  attack: string;
+  speaker: string;
+  data?: string;
+  json?: boolean;
+  cache: string | false;
+}
+
+export function registerAudit(program: Command): void {
+  program
+    .command('audit')
+    .description("audit one speaker: was this speaker's voice used to train the target model?")
+    .requiredOption('--target <model.json>', 'target speaker model manifest')
+    .requiredOption('--attack <attack.json>', 'attack bundle')
+    .requiredOption('--speaker <id>', 'speaker id (for the report)')
+    .option(
+      '--data <dir>',
+      'dataset of the reference speakers when no exported references file is beside the bundle',
+    )
+    .option('--json', 'print the result as JSON')
+    .option('--cache <file>', 'embedding cache database (default .work/embedding-cache.sqlite)')
+    .option('--no-cache', 'do not use the embedding cache')
+    .argument('<audio...>', 'audio files (WAV/FLAC) or folders of the speaker')
+    .action(async (audio: string[], opts: AuditCliOptions) => {
+      const cache = await openCache(opts.cache);
+      try {
+        const ctx = await openAuditContext({
+          modelPath: opts.target,
+          attackPath: opts.attack,
+          cache,
+          dataDir: opts.data,
+        });
+        try {
+          const r = await auditFiles(ctx, opts.speaker, await expandAudioPaths(audio));
+          if (opts.json) {
+            const { features, quantized, ...rest } = r;
+            process.stdout.write(
+              `${JSON.stringify({ ...rest, features: Array.from(features), quantized: Array.from(quantized), references: ctx.referencesSource })}\n`,
+            );
+            return;
+          }
+          process.stdout.write(
+            `${r.speaker}: ${r.verdict} (member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)} for FPR ${r.target_fpr})\n` +
+              `  ${r.voices} voices (attack model n=${r.model_n}), ${r.queries} model queries, model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n`,
+          );
+        } finally {
+          await ctx.close();
+        }
+      } finally {
+        await cache?.close();
+      }
+    });
+}
