@@ -5,7 +5,10 @@
 import { Command } from 'commander';
 import { SlmiaError } from '../errors.js';
 import { version } from '../version.js';
+import { registerAudit } from './audit.js';
+import { registerCalibrate } from './calibrate.js';
 import { registerDaemon } from './daemon.js';
+import { registerEvaluate } from './evaluate.js';
 import { registerEmbed } from './embed.js';
 import { registerHistory } from './history.js';
 import { registerInspectModel } from './inspect-model.js';
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
   registerInspectModel(program);
   registerDaemon(program);
   registerHistory(program);
+  registerCalibrate(program);
+  registerEvaluate(program);
+  registerAudit(program);
   return program;
 }
 
