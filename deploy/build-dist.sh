@@ -161,7 +161,7 @@ for arch in "${ARCHES[@]}"; do
   cp systemd/slmia.service "$stage/systemd/"
   cp deploy/install.sh "$stage/install.sh" && chmod 755 "$stage/install.sh"
   cp deploy/README.md "$stage/README.md"
-  [ -f config.example.yaml ] && cp config.example.yaml "$stage/"
+  cp deploy/config.yaml "$stage/config.example.yaml"
   cp "$nd/LICENSE" "$stage/licenses/node.LICENSE"
   cp node_modules/sqlite3/LICENSE "$stage/licenses/sqlite3.LICENSE"
   [ -f node_modules/onnxruntime-node/LICENSE ] && cp node_modules/onnxruntime-node/LICENSE "$stage/licenses/onnxruntime.LICENSE"

@@ -9,12 +9,12 @@
 # 3 and 4 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
 # Timings (wall seconds; arm64 ones are EMULATED on x86-64, not hub figures) go to build/dist/check/report.txt.
 #
-#   deploy/check-dist.sh [speaker]     default speaker: SPEAKER0001 (speechocean762)
+#   deploy/check-dist.sh [speaker]     default: SPEAKER0005 (speechocean762, a target-member of the split)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=$ROOT/build/dist/check
-SPEAKER=${1:-${SLMIA_CHECK_SPEAKER:-SPEAKER0001}}
+SPEAKER=${1:-${SLMIA_CHECK_SPEAKER:-SPEAKER0005}}
 VERSION=$(node -p "require('./package.json').version")
 fail() {
   echo "dist-check: FAIL: $*" >&2
@@ -119,13 +119,27 @@ if ! "$X64/slmia" audit --help >/dev/null 2>&1; then
   cat "$report"
   exit 0
 fi
-run x64 audit audit --json --speaker "$SPEAKER" "$SPK_DIR"
-run arm64 audit audit --json --speaker "$SPEAKER" "$SPK_DIR"
+# The daemon's defaults name the shipped target model and attack bundle.
+"$X64/slmia" daemon --print-config >"$WORK/config.json"
+read -r MODEL ATTACK < <(node -e 'const c=require(process.argv[1]);console.log(c.model, c.attack)' "$WORK/config.json")
+rel_model=${MODEL#"$X64"/}
+rel_attack=${ATTACK#"$X64"/}
+if [ ! -f "$X64/$rel_model" ] || [ ! -f "$X64/$rel_attack" ]; then
+  say "SKIP audit: the tarball lacks the default target model or attack bundle ($rel_model, $rel_attack)"
+  cat "$report"
+  exit 0
+fi
+for arch in x64 arm64; do
+  home=$X64
+  [ "$arch" = arm64 ] && home=$ARM
+  run "$arch" audit audit --json --no-cache --target "$home/$rel_model" --attack "$home/$rel_attack" \
+    --speaker "$SPEAKER" "$SPK_DIR"
+done
 node -e '
   const fs = require("fs");
   const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
   const d = Math.abs(a.probability - b.probability);
-  console.log(`dist-check: audit ${a.speaker ?? ""}: x64 ${a.verdict} p=${a.probability}, arm64 ${b.verdict} p=${b.probability}, |Δp| = ${d.toExponential(2)}`);
+  console.log(`dist-check: audit ${a.speaker}: x64 ${a.verdict} p=${a.probability.toFixed(6)}, arm64 ${b.verdict} p=${b.probability.toFixed(6)}, |Δp| = ${d.toExponential(2)}; ${a.voices} voices, ${a.queries}/${b.queries} queries, references: ${a.references}`);
   if (a.verdict !== b.verdict || !(d <= 1e-3)) process.exit(1);
-' "$WORK/audit.x64.out" "$WORK/audit.arm64.out" || fail "audit: x64 and arm64 disagree"
+' "$WORK/audit.x64.out" "$WORK/audit.arm64.out" | tee -a "$report" || fail "audit: x64 and arm64 disagree"
 cat "$report"

@@ -85,7 +85,7 @@ if [ "$MODE" = uninstall ]; then
 fi
 
 # --- checks ---------------------------------------------------------------------------------------------
-for f in slmia lib models systemd/slmia.service package.json; do
+for f in slmia lib models systemd/slmia.service package.json config.example.yaml; do
   [ -e "$SRC/$f" ] || die "$SRC/$f missing: run install.sh from an unpacked slmia-linux-<arch> tarball"
 done
 want_arch=$(sed -n 's/^slmia [^ ]* linux-\([a-z0-9]*\) .*/\1/p' "$SRC/BUILD" 2>/dev/null || true)
@@ -139,18 +139,8 @@ ln -sfn "$PREFIX/slmia" "$BIN_LINK"
 install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
 install -d -m 0755 "$CONF_DIR"
 if [ ! -e "$CONF_DIR/config.yaml" ]; then
-  if [ -f "$SRC/config.example.yaml" ]; then
-    install -m 0640 -o root -g "$SERVICE_USER" "$SRC/config.example.yaml" "$CONF_DIR/config.yaml"
-  else
-    # Defaults: the committed target model + attack bundle, database under the state directory.
-    cat >"$CONF_DIR/config.yaml" <<EOF
-# slmia daemon configuration (see $PREFIX/README.md). Kept across upgrades.
-data_dir: $STATE_DIR
-EOF
-    chown root:"$SERVICE_USER" "$CONF_DIR/config.yaml"
-    chmod 0640 "$CONF_DIR/config.yaml"
-  fi
-  say "wrote $CONF_DIR/config.yaml"
+  install -m 0640 -o root -g "$SERVICE_USER" "$SRC/config.example.yaml" "$CONF_DIR/config.yaml"
+  say "wrote $CONF_DIR/config.yaml (from config.example.yaml)"
 fi
 
 # The unit names /opt/slmia; rewrite it for another prefix.
