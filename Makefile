@@ -31,8 +31,11 @@ lint: deps
 format: deps
 	$(NODE_BIN)/prettier --write .
 
+# The main job on its embedded defaults: start the daemon (embedded MQTT broker on 127.0.0.1:1883), send one
+# audit request over MQTT for a target-member speaker of the data (or AUDIO="files…", else the microphone),
+# print the verdict received over MQTT, stop.
 run: build
-	node dist/cli.js embed --model models/fixture/model.json --chunk-seconds 1.0 $${SLMIA_DATA_DIR:-../shared/data}/speechocean762/audio/SPEAKER0001
+	node dist/cli.js daemon --demo $(AUDIO)
 
 bench: build
 	node --import=tsx bench/embed.ts

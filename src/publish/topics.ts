@@ -117,7 +117,7 @@ export const TOPICS: TopicSpec[] = [
     direction: 'out',
     retained: true,
     qos: 1,
-    description: '`{"state":"online"|"offline"}`; offline is the Last Will',
+    description: '`{"state":"online"}` or `{"state":"offline"}` (the Last Will)',
   },
   {
     topic: 'bridge/info',
