@@ -46,7 +46,11 @@ function spawnDaemon(
     buf = parts.pop() ?? '';
     for (const l of parts) {
       lines.push(l);
-      for (const w of [...waiters]) if (w.re.test(l)) (waiters.splice(waiters.indexOf(w), 1), w.res(l));
+      for (const w of [...waiters]) {
+        if (!w.re.test(l)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.res(l);
+      }
     }
   };
   proc.stdout?.on('data', onData);
