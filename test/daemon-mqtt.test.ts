@@ -10,7 +10,7 @@ import { startDaemon, type Daemon } from '../src/daemon/controller.js';
 import type { Auditor } from '../src/daemon/auditor.js';
 import type { DaemonConfig } from '../src/daemon/config.js';
 import type { GroupSpeaker } from '../src/dataset/index.js';
-import { TOPICS, type AuditResponse, type SpeakerState } from '../src/publish/topics.js';
+import { TOPICS, type AuditResponse, type BridgeHealth, type SpeakerState } from '../src/publish/topics.js';
 import { listAudits } from '../src/store/audits.js';
 import { outboxSize } from '../src/store/outbox.js';
 import { groupSpeakers, NO_PIPELINE, openTestAuditor, pipelineTest, testConfig } from './helpers/daemon.js';
@@ -323,10 +323,17 @@ pipelineTest('microphone request: a fake recorder on PATH streams real utterance
   const fake = await makeFakeRecorder(utts, 'arecord');
   const oldPath = process.env.PATH;
   process.env.PATH = fake.path;
-  const daemon = await startDaemon(testConfig({ microphone: { recorder: 'arecord' } }), {
-    auditor: c.auditor,
-  });
-  const obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/#');
+  const daemon = await startDaemon(
+    testConfig({
+      microphone: { recorder: 'arecord' },
+      homeassistant: { enabled: true },
+      health_interval_s: 0.2,
+    }),
+    {
+      auditor: c.auditor,
+    },
+  );
+  const obs = await Observer.connect(daemon.broker?.url as string, ['slmia/bridge/#', 'homeassistant/#']);
   try {
     await obs.publish('slmia/bridge/request/audit', {
       transaction: 'mic-1',
@@ -345,7 +352,27 @@ pipelineTest('microphone request: a fake recorder on PATH streams real utterance
       recording.map((m) => (m.payload as { utterance: number }).utterance),
       [1, 2, 3, 4, 5],
     );
-    t.is(r.data.voices >= 5, true);
+    t.true(r.data.voices >= 5);
+    // Home Assistant discovery for the audited speaker (retained), and the periodic health message.
+    const disc = await obs.waitFor(
+      (m) => m.topic === 'homeassistant/sensor/slmia_test-hub/speaker_alice/config',
+      10_000,
+      'discovery',
+    );
+    t.like(disc.payload, { state_topic: 'slmia/alice', value_template: '{{ value_json.verdict }}' });
+    const health = await obs.waitFor(
+      (m) => m.topic === 'slmia/bridge/health' && (m.payload as BridgeHealth).last_audit !== null,
+      10_000,
+      'health',
+    );
+    const h = health.payload as BridgeHealth;
+    t.like(h, {
+      queue_depth: 0,
+      busy: false,
+      last_audit: { transaction: 'mic-1', speaker: 'alice', status: 'ok' },
+    });
+    t.true(h.process.rss_mb > 10 && h.mqtt.connected);
+    t.is(typeof h.outbox_size, 'number');
   } finally {
     process.env.PATH = oldPath;
     await obs.close();
