@@ -12,7 +12,7 @@ import { fitPlatt, plattProbability } from './platt.js';
 import { dequantize, fitQuantizer, quantize } from './quantize.js';
 import { seededRng, shuffled } from './rng.js';
 import { fitStandardizer, standardize } from './standardize.js';
-import { rbfDecision, trainRbfSvm } from './svm.js';
+import { AttackTrainingError, rbfDecision, trainRbfSvm } from './svm.js';
 
 /** One shadow training sample: a speaker's features from n voices at mixing ratio r. */
 export interface TrainingSample {
@@ -132,18 +132,29 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
   const gridOut: { params: Record<string, number>; auroc: number }[] = [];
   for (const params of grid) {
     const oof = new Array<number>(samples.length).fill(0);
-    for (let k = 0; k < folds; k++) {
+    let failed = false;
+    for (let k = 0; k < folds && !failed; k++) {
       const tr = samples.map((_, i) => i).filter((i) => fold[i] !== k);
       const te = samples.map((_, i) => i).filter((i) => fold[i] === k);
-      const m = fit(
-        options.kind,
-        params,
-        tr.map((i) => Z[i]),
-        tr.map((i) => y[i]),
-        tr.map((i) => codes[i]),
-        seed + k,
-      );
-      m.decide(te.map((i) => Z[i])).forEach((d, j) => (oof[te[j]] = d));
+      try {
+        const m = fit(
+          options.kind,
+          params,
+          tr.map((i) => Z[i]),
+          tr.map((i) => y[i]),
+          tr.map((i) => codes[i]),
+          seed + k,
+        );
+        m.decide(te.map((i) => Z[i])).forEach((d, j) => (oof[te[j]] = d));
+      } catch (err) {
+        if (!(err instanceof AttackTrainingError)) throw err;
+        failed = true; // e.g. SMO iteration limit: skip this grid point
+      }
+    }
+    if (failed) {
+      gridOut.push({ params, auroc: -1 });
+      options.onStep?.();
+      continue;
     }
     // Select on the mean of r = 0 and r = 1 AUROC: r = 0 is what audits face, r = 1 keeps it honest.
     const score = (auroc(sub(oof, r0), sub(y, r0)) + auroc(sub(oof, r1), sub(y, r1))) / 2;
@@ -151,6 +162,8 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
     if (!best || score > best.score) best = { params, oof, score };
     options.onStep?.();
   }
+  if (!best)
+    throw new AttackTrainingError(`no ${options.kind} grid point could be trained for n=${options.n}`);
   const chosen = best as { params: Record<string, number>; oof: number[]; score: number };
   const platt = fitPlatt(chosen.oof, y);
   const prob = chosen.oof.map((d) => plattProbability(platt, d));
