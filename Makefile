@@ -39,6 +39,7 @@ run: build
 
 bench: build
 	node --import=tsx bench/embed.ts
+	node --import=tsx bench/features.ts
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:
