@@ -125,23 +125,12 @@ async function demo(config: DaemonConfig, audio: string[], opts: DaemonCliOption
           ),
         Number(opts.timeout) * 1000,
       );
-      let response: AuditResponse | undefined;
       client.on('message', (topic, payload) => {
-        const msg = JSON.parse(payload.toString()) as unknown;
-        if (
-          topic === topicOf(base, 'bridge/response/audit') &&
-          (msg as AuditResponse).transaction === request.transaction
-        ) {
-          response = msg as AuditResponse;
-          if (response.status === 'error') {
-            clearTimeout(timer);
-            res({ response });
-          }
-        }
-        if (response && topic === topicOf(base, '{speaker}', request.speaker)) {
-          clearTimeout(timer);
-          res({ response, state: msg });
-        }
+        if (topic !== topicOf(base, 'bridge/response/audit')) return;
+        const msg = JSON.parse(payload.toString()) as AuditResponse;
+        if (msg.transaction !== request.transaction) return;
+        clearTimeout(timer);
+        res({ response: msg });
       });
     });
     await client.subscribeAsync(topicOf(base, 'bridge/response/audit'), { qos: 1 });
