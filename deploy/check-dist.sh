@@ -140,6 +140,9 @@ node -e '
   const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
   const d = Math.abs(a.probability - b.probability);
   console.log(`dist-check: audit ${a.speaker}: x64 ${a.verdict} p=${a.probability.toFixed(6)}, arm64 ${b.verdict} p=${b.probability.toFixed(6)}, |Δp| = ${d.toExponential(2)}; ${a.voices} voices, ${a.queries}/${b.queries} queries, references: ${a.references}`);
+  const t = (r) => Object.entries(r.timings ?? {}).map(([k, v]) => `${k.replace(/Ms$/, "")} ${(v / 1000).toFixed(2)}`).join(", ");
+  console.log(`dist-check: audit stage seconds x64:   ${t(a)}`);
+  console.log(`dist-check: audit stage seconds arm64: ${t(b)} (qemu-user emulation)`);
   if (a.verdict !== b.verdict || !(d <= 1e-3)) process.exit(1);
 ' "$WORK/audit.x64.out" "$WORK/audit.arm64.out" | tee -a "$report" || fail "audit: x64 and arm64 disagree"
 cat "$report"
