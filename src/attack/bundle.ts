@@ -61,6 +61,16 @@ export const AttackModelSchema = z
     n: z.number().int().min(2),
     quantization: z.object({ bits: z.literal(8), min: Vec, scale: Vec }).strict(),
     standardization: z.object({ mean: Vec, std: Vec }).strict(),
+    /** Feature selection: indices (into the 120) the classifier uses; all when absent. */
+    selected: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(FEATURE_NAMES.length - 1),
+      )
+      .optional(),
     classifier: ClassifierSchema,
     platt: z.object({ A: Num, B: Num }).strict(),
     /** Member when probability ≥ threshold (chosen for target_fpr on held-out shadow data). */

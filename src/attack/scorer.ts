@@ -9,7 +9,7 @@ import { plattProbability } from './platt.js';
 import { dequantize, quantize } from './quantize.js';
 import { standardize } from './standardize.js';
 import { rbfDecision } from './svm.js';
-import { decodeCodes } from './train.js';
+import { decodeCodes, selectFeatures } from './train.js';
 
 /** Fewer voices than the smallest attack model needs. */
 export class TooFewVoicesError extends SlmiaError {
@@ -46,9 +46,10 @@ export class AttackScorer {
         const q = { min: m.quantization.min, scale: m.quantization.scale };
         this.svs.set(
           m.n,
-          decodeCodes(m.classifier.support_vectors_q, F).map((c) =>
-            standardize(m.standardization, dequantize(q, c)),
-          ),
+          decodeCodes(m.classifier.support_vectors_q, F).map((c) => {
+            const x = dequantize(q, c);
+            return standardize(m.standardization, m.selected ? selectFeatures(x, m.selected) : x);
+          }),
         );
       }
     }
@@ -77,7 +78,11 @@ export class AttackScorer {
   ): { decision: number; codes: Uint8Array } {
     const q = { min: model.quantization.min, scale: model.quantization.scale };
     const codes = quantize(q, features);
-    const x = standardize(model.standardization, quantized ? dequantize(q, codes) : features);
+    const full = quantized ? dequantize(q, codes) : features;
+    const x = standardize(
+      model.standardization,
+      model.selected ? selectFeatures(full, model.selected) : full,
+    );
     const c = model.classifier;
     const decision =
       c.kind === 'svm'

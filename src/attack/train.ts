@@ -36,8 +36,15 @@ export interface TrainOptions {
   gammaScales?: number[];
   /** Logistic-regression L2 grid (default {1e-3, 1e-2, 1e-1, 1}). */
   l2s?: number[];
+  /** Indices of the features the classifier uses (feature selection; default all). */
+  selected?: number[];
   /** Called after each grid point. */
   onStep?: () => void;
+}
+
+/** The features at `indices` (feature selection). */
+export function selectFeatures(x: ArrayLike<number>, indices: number[]): Float64Array {
+  return Float64Array.from(indices, (i) => x[i]);
 }
 
 /** Base64 of uint8 rows. */
@@ -113,15 +120,17 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
   const quant = fitQuantizer(samples.map((s) => s.features));
   const codes = samples.map((s) => quantize(quant, s.features));
   const deq = codes.map((c) => dequantize(quant, c));
-  const std = fitStandardizer(deq);
-  const Z = deq.map((x) => standardize(std, x));
+  const selected = options.selected;
+  const proj = selected ? deq.map((x) => selectFeatures(x, selected)) : deq;
+  const std = fitStandardizer(proj);
+  const Z = proj.map((x) => standardize(std, x));
   const y = samples.map((s) => s.label);
   const fold = speakerFolds(samples, folds, seed);
 
   const grid: Record<string, number>[] =
     options.kind === 'svm'
       ? (options.Cs ?? [0.3, 1, 3, 10]).flatMap((C) =>
-          (options.gammaScales ?? [0.25, 1, 4]).map((g) => ({ C, gamma: g / F })),
+          (options.gammaScales ?? [0.25, 1, 4]).map((g) => ({ C, gamma: g / (selected?.length ?? F) })),
         )
       : (options.l2s ?? [1e-3, 1e-2, 1e-1, 1]).map((l2) => ({ l2 }));
 
@@ -176,6 +185,7 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
     n: options.n,
     quantization: { bits: 8, min: quant.min, scale: quant.scale },
     standardization: std,
+    ...(selected && { selected }),
     classifier: final.classifier,
     platt,
     threshold,

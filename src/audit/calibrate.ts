@@ -17,6 +17,7 @@ import {
   buildReferenceBank,
   computeFeatures,
   FEATURE_NAMES,
+  featuresByPrefix,
   type EmbeddingCache,
   type ReferenceBank,
   type Similarity,
@@ -44,6 +45,8 @@ export interface CalibrateOptions {
   seed?: number;
   folds?: number;
   cache?: EmbeddingCache;
+  /** Feature selection by name prefixes (default: all 120). */
+  featurePrefixes?: string[];
   commandLine?: string;
   /** Progress: phase name, done, total. */
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -160,6 +163,7 @@ export async function runCalibration(
           targetFpr,
           seed,
           folds: o.folds,
+          selected: o.featurePrefixes ? featuresByPrefix(o.featurePrefixes) : undefined,
           onStep: () => o.onProgress?.(`train attack models`, ++step, steps),
         }),
       );

@@ -20,6 +20,7 @@ interface CalibrateCliOptions {
   subsets: string;
   centre?: boolean;
   targetFpr: string;
+  features?: string;
   referenceVoices: string;
   seed: string;
   cache: string | false;
@@ -45,6 +46,10 @@ export function registerCalibrate(program: Command): void {
     .option('--attack-model <svm|logistic>', 'attack classifier', 'svm')
     .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '2')
     .option('--centre', 'embedding centring: subtract the reference speakers\u2019 mean embedding')
+    .option(
+      '--features <prefixes>',
+      'feature selection by name prefixes, e.g. intra,inter.refcentroid_centroid (default all)',
+    )
     .option('--target-fpr <f>', 'FPR the decision threshold is chosen for', '0.01')
     .option('--reference-voices <m>', 'voices per reference speaker', '10')
     .option('--seed <k>', 'random seed', '1')
@@ -84,6 +89,7 @@ export function registerCalibrate(program: Command): void {
           centre: opts.centre ?? false,
           referenceVoices: parsePositive('--reference-voices', opts.referenceVoices),
           seed: Number(opts.seed),
+          featurePrefixes: opts.features?.split(',').map((p) => p.trim()),
           cache,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,
           onProgress: bar.update,

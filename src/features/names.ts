@@ -55,3 +55,20 @@ export function featureIndex(name: string): number {
   if (i < 0) throw new RangeError(`unknown SLMIA-SR feature "${name}"`);
   return i;
 }
+
+/**
+ * Feature selection by name prefixes (e.g. `intra`, `inter.refcentroid_centroid`, `all`).
+ * @returns ascending feature indices
+ * @throws RangeError when a prefix matches no feature
+ */
+export function featuresByPrefix(prefixes: string[]): number[] {
+  const out = new Set<number>();
+  for (const p of prefixes) {
+    const hits = FEATURE_NAMES.flatMap((n, i) =>
+      p === 'all' || n === p || n.startsWith(`${p}.`) ? [i] : [],
+    );
+    if (!hits.length) throw new RangeError(`feature selection: "${p}" matches no SLMIA-SR feature`);
+    hits.forEach((i) => out.add(i));
+  }
+  return [...out].sort((a, b) => a - b);
+}
