@@ -183,12 +183,24 @@ async function waitUntil(cond: () => Promise<boolean>, ms: number, what: string)
 
 pipelineTest('embedded aedes: member and non-member requests → responses + retained states', async (t) => {
   const c = t.context as Ctx;
-  const daemon = await startDaemon(testConfig(), { auditor: c.auditor });
+  const config = testConfig();
+  const daemon = await startDaemon(config, { auditor: c.auditor });
   try {
     t.truthy(daemon.broker);
     await memberAndNonmember(t, daemon, daemon.broker?.url as string);
   } finally {
     await daemon.stop();
+  }
+  // After a restart the new embedded broker is empty: retained states are restored from the store.
+  const again = await startDaemon(config, { auditor: c.auditor });
+  const late = await Observer.connect(again.broker?.url as string, `slmia/${c.member.speaker}`);
+  try {
+    const m = await late.waitFor(() => true, 10_000, 'restored state');
+    t.true(m.retain);
+    t.like(m.payload, { verdict: c.direct.member.verdict, probability: c.direct.member.probability });
+  } finally {
+    await late.close();
+    await again.stop();
   }
 });
 
@@ -273,6 +285,45 @@ pipelineTest('bad requests get status:error responses and the daemon keeps servi
     await daemon.stop();
   }
 });
+
+pipelineTest(
+  'full queue answers busy; SIGTERM-style stop finishes the running audit and answers the waiting one',
+  async (t) => {
+    const c = t.context as Ctx;
+    const daemon = await startDaemon(testConfig({ queue: { max_pending: 1 } }), { auditor: c.auditor });
+    const obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/#');
+    try {
+      const files = c.member.train.map((u) => u.path);
+      for (const tx of ['q-1', 'q-2', 'q-3']) {
+        await obs.publish('slmia/bridge/request/audit', {
+          transaction: tx,
+          speaker: c.member.speaker,
+          files,
+        });
+      }
+      t.like((await obs.response('slmia', 'q-3')).payload, { status: 'error', code: 'busy' });
+      t.regex(
+        ((await obs.response('slmia', 'q-3')).payload as { error: string }).error,
+        /busy: 1 audit requests are already waiting/,
+      );
+      await obs.waitFor(
+        (m) =>
+          m.topic === 'slmia/bridge/event' &&
+          (m.payload as { type: string; transaction: string }).transaction === 'q-2',
+        10_000,
+        'q-2 queued',
+      );
+      await daemon.stop();
+      t.like((await obs.response('slmia', 'q-1', 10_000)).payload, { status: 'ok' });
+      t.like((await obs.response('slmia', 'q-2', 10_000)).payload, { status: 'error', code: 'stopping' });
+      const states = obs.on('slmia/bridge/state').map((m) => (m.payload as { state: string }).state);
+      t.is(states.at(-1), 'offline');
+    } finally {
+      await obs.close();
+      await daemon.stop();
+    }
+  },
+);
 
 mosqTest('Mosquitto stopped during 3 audits, then restarted → all 3 verdicts delivered', async (t) => {
   const c = t.context as Ctx;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../publish/embedded-broker.js';
 import { MqttLink } from '../publish/mqtt.js';
 import { OutboxRelay } from '../publish/outbox-relay.js';
-import type { BridgeInfo } from '../publish/topics.js';
+import type { BridgeInfo, SpeakerState } from '../publish/topics.js';
+import { latestVerdicts } from '../store/audits.js';
 import { Db } from '../store/db.js';
 import type { OutboxMessage } from '../store/outbox.js';
 import { version } from '../version.js';
@@ -146,11 +147,19 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
 
     const emitter = new EventEmitter<{ audit: [AuditDone]; delivered: [OutboxMessage, number] }>();
     service.on('done', (d) => emitter.emit('audit', d));
-    relay.on('delivered', (m, ms) => emitter.emit('delivered', m, ms));
+    relay.on('delivered', (m, ms) => {
+      log.debug(
+        { outbox_id: m.id, audit_id: m.audit_id, transaction: m.transaction, topic: m.topic, ms },
+        'outbox delivered',
+      );
+      emitter.emit('delivered', m, ms);
+    });
 
     bridge.start();
     relay.start();
     await waitConnected(link, 10_000, log);
+    // The embedded broker starts empty: restore every speaker's retained state from the store.
+    if (broker) await restoreSpeakerStates(db, link, log);
     await handler.start();
     if (spool) {
       const recovered = await spool.start();
@@ -213,6 +222,29 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     await unwind();
     throw err;
   }
+}
+
+/** Publish the latest stored verdict of each speaker as its retained state (not through the outbox). */
+async function restoreSpeakerStates(db: Db, link: MqttLink, log: Logger): Promise<void> {
+  const latest = await latestVerdicts(db);
+  for (const a of latest) {
+    const state: SpeakerState = {
+      verdict: a.verdict as SpeakerState['verdict'],
+      probability: a.probability as number,
+      threshold: a.threshold as number,
+      target_fpr: a.target_fpr as number,
+      voices: a.voices as number,
+      queries: a.queries as number,
+      model_sha256: a.model_sha256 as string,
+      attack_id: a.attack_id as string,
+      audited_at: a.audited_at,
+    };
+    await link
+      .publish('{speaker}', state, { retain: true, speaker: a.speaker as string })
+      .catch(() => undefined);
+  }
+  if (latest.length > 0)
+    log.info({ speakers: latest.length }, 'retained speaker states restored on the embedded broker');
 }
 
 /** Wait for the first connection (the daemon still starts when the broker is down; the outbox waits). */

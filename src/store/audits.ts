@@ -164,3 +164,14 @@ export async function listAudits(db: Db, q: AuditQuery = {}): Promise<AuditRecor
 export async function lastAudit(db: Db): Promise<AuditRecord | undefined> {
   return (await listAudits(db, { limit: 1 }))[0];
 }
+
+/** The latest successful audit of every speaker (to restore retained states on a fresh broker). */
+export async function latestVerdicts(db: Db): Promise<AuditRecord[]> {
+  const rows = await db.all<AuditRow>(
+    `SELECT a.* FROM audits a
+       JOIN (SELECT speaker, MAX(id) AS id FROM audits WHERE status = 'ok' AND speaker IS NOT NULL GROUP BY speaker) l
+         ON a.id = l.id
+     ORDER BY a.speaker`,
+  );
+  return rows.map(fromRow);
+}
