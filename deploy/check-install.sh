@@ -26,6 +26,11 @@ say() { echo "install-check: $*"; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot)"
 [ -f "$TARBALL" ] || fail "$TARBALL missing (make dist)"
 command -v debootstrap >/dev/null || fail "debootstrap missing (apt-get install debootstrap)"
+# Everything below runs in a private mount namespace (unshare), so mounts vanish with this script even when
+# it is killed: nothing stays mounted inside build/ for a later `rm -rf build` to wander into.
+if [ -z "${SLMIA_INSTALL_CHECK_NS:-}" ]; then
+  exec unshare --mount --propagation private env SLMIA_INSTALL_CHECK_NS=1 "$0" "$@"
+fi
 
 t0=$(date +%s)
 if [ ! -x "$CHROOT/usr/bin/systemd-analyze" ]; then
@@ -39,18 +44,8 @@ if [ ! -x "$CHROOT/usr/bin/systemd-analyze" ]; then
 fi
 say "chroot ready ($(($(date +%s) - t0)) s)"
 
-mounted=()
-cleanup() {
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" || true; done
-}
-trap cleanup EXIT
-for fs in proc sys dev; do
-  mountpoint -q "$CHROOT/$fs" || {
-    mount --rbind "/$fs" "$CHROOT/$fs" 2>/dev/null || mount -t "$fs" "$fs" "$CHROOT/$fs"
-    mount --make-rslave "$CHROOT/$fs" 2>/dev/null || true
-    mounted+=("$CHROOT/$fs")
-  }
-done
+# Only a fresh proc is mounted (Node reads /proc/self/exe); debootstrap made the /dev nodes.
+mount -t proc proc "$CHROOT/proc"
 in_chroot() { chroot "$CHROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 
 # A clean slate (the chroot may be cached from an earlier run).
