@@ -4,7 +4,8 @@
 #   1. `--version`                   equal to package.json's version;
 #   2. `inspect-model --json`        on the default target model (and the fixture model): same manifest/IO;
 #   3. `embed --json`                of one real speaker (fixture model): max |Δ| ≤ 1e-4;
-#   4. `audit --json`                of one real speaker: same verdict, |Δ probability| ≤ 1e-3
+#   4. `audit --json`                of one real speaker: same verdict, |Δ probability| ≤ 1e-3, and a
+#                                    SQLite embedding cache written (the sqlite3 addon works)
 #                                    (skipped, with a message, while the build has no `audit` command).
 # 3 and 4 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
 # Timings (wall seconds; arm64 ones are EMULATED on x86-64, not hub figures) go to build/dist/check/report.txt.
@@ -90,6 +91,15 @@ for m in "${models[@]}"; do
   say "inspect-model $m: same manifest, sha256 and ONNX IO on both"
 done
 
+# 2b. SQLite addon: open a new store (migrations, WAL) with `history --db` on an empty file.
+for arch in x64 arm64; do
+  : >"$WORK/store-$arch.db"
+  run "$arch" sqlite-store history --json --db "$WORK/store-$arch.db"
+  [ "$(node -e 'console.log(require("fs").readFileSync(process.argv[1]).subarray(0, 15).toString())' "$WORK/store-$arch.db")" = "SQLite format 3" ] ||
+    fail "$arch: history --db did not create an SQLite store"
+done
+say "sqlite3 addon: store created and migrated on both"
+
 # 3 + 4 need real speech.
 DATA=${SLMIA_DATA_DIR:-$ROOT/../shared/data}
 SPK_DIR=$DATA/speechocean762/audio/$SPEAKER
@@ -132,8 +142,10 @@ fi
 for arch in x64 arm64; do
   home=$X64
   [ "$arch" = arm64 ] && home=$ARM
-  run "$arch" audit audit --json --no-cache --target "$home/$rel_model" --attack "$home/$rel_attack" \
-    --speaker "$SPEAKER" "$SPK_DIR"
+  # A fresh embedding cache per arch: exercises the SQLite addon (cross-compiled for arm64) on the way.
+  run "$arch" audit audit --json --cache "$WORK/cache-$arch.sqlite" --target "$home/$rel_model" \
+    --attack "$home/$rel_attack" --speaker "$SPEAKER" "$SPK_DIR"
+  [ -s "$WORK/cache-$arch.sqlite" ] || fail "$arch: audit wrote no embedding cache (SQLite)"
 done
 node -e '
   const fs = require("fs");
