@@ -54,6 +54,8 @@ for (const text of configs) {
     kind: (o.model ?? 'svm') as 'svm' | 'logistic',
     centre: o.centre === '1',
     featurePrefixes: o.features?.split('+'),
+    memberGroup: process.env.SLMIA_EXP_MEMBER_GROUP,
+    nonmemberGroup: process.env.SLMIA_EXP_NONMEMBER_GROUP,
     cache,
   });
   const path = join(dir, `${name}.json`);
@@ -67,6 +69,10 @@ for (const text of configs) {
   });
   const row = (a: string, r: number) => ev.rows.find((x) => x.attack === a && x.r === r);
   const f = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(3));
+  const cv = cal.bundle.models[0].calibration;
+  console.error(
+    `${name}: shadow CV AUROC r=1 ${cv.oof_auroc_r1?.toFixed(3)} r=0 ${cv.oof_auroc_r0?.toFixed(3)}`,
+  );
   console.log(
     `| ${name} (${kv}) | ${f(row('slmia-sr', 1)?.auroc)} | ${f(row('slmia-sr', 0)?.auroc)} | ${f(row('slmia-sr', 0)?.auroc_float)} | ${f(row('encodermi-t', 0)?.auroc)} | ${f(row('encodermi-v', 0)?.auroc)} | ${f(row('slmia-sr', 0)?.tpr_at_5pct_fpr)} | ${cal.seconds.toFixed(0)} | ${ev.wall_seconds.toFixed(0)} |`,
   );

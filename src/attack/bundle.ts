@@ -49,8 +49,9 @@ const CalibrationSchema = z
     cv_folds: z.number().int(),
     grid: z.array(z.object({ params: z.record(z.string(), Num), auroc: Num }).strict()),
     oof_auroc: Num,
-    oof_auroc_r0: Num,
-    oof_auroc_r1: Num,
+    /** null when the shadow samples had no member at that ratio. */
+    oof_auroc_r0: Num.nullable(),
+    oof_auroc_r1: Num.nullable(),
     oof_tpr_at_target_fpr: Num,
   })
   .strict();

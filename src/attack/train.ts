@@ -42,6 +42,11 @@ export interface TrainOptions {
   onStep?: () => void;
 }
 
+/** NaN (e.g. no member sample at that ratio) → null in the bundle. */
+function finiteOrNull(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
 /** The features at `indices` (feature selection). */
 export function selectFeatures(x: ArrayLike<number>, indices: number[]): Float64Array {
   return Float64Array.from(indices, (i) => x[i]);
@@ -166,7 +171,8 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
       continue;
     }
     // Select on the mean of r = 0 and r = 1 AUROC: r = 0 is what audits face, r = 1 keeps it honest.
-    const score = (auroc(sub(oof, r0), sub(y, r0)) + auroc(sub(oof, r1), sub(y, r1))) / 2;
+    const parts = [auroc(sub(oof, r0), sub(y, r0)), auroc(sub(oof, r1), sub(y, r1))].filter(Number.isFinite);
+    const score = parts.length ? parts.reduce((a, b) => a + b) / parts.length : auroc(oof, y);
     gridOut.push({ params, auroc: score });
     if (!best || score > best.score) best = { params, oof, score };
     options.onStep?.();
@@ -196,8 +202,8 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
       cv_folds: folds,
       grid: gridOut,
       oof_auroc: auroc(chosen.oof, y),
-      oof_auroc_r0: auroc(sub(chosen.oof, r0), sub(y, r0)),
-      oof_auroc_r1: auroc(sub(chosen.oof, r1), sub(y, r1)),
+      oof_auroc_r0: finiteOrNull(auroc(sub(chosen.oof, r0), sub(y, r0))),
+      oof_auroc_r1: finiteOrNull(auroc(sub(chosen.oof, r1), sub(y, r1))),
       oof_tpr_at_target_fpr: tprAtFpr(prob, y, options.targetFpr),
     },
   };

@@ -45,6 +45,9 @@ export interface CalibrateOptions {
   seed?: number;
   folds?: number;
   cache?: EmbeddingCache;
+  /** Split groups of the shadow model's members / non-members (defaults shadow-member / shadow-nonmember). */
+  memberGroup?: string;
+  nonmemberGroup?: string;
   /** Feature selection by name prefixes (default: all 120). */
   featurePrefixes?: string[];
   commandLine?: string;
@@ -136,7 +139,7 @@ export async function runCalibration(
     const lab = await embedGroups(model, {
       dataset: o.dataset,
       split: o.split,
-      groups: { 'shadow-member': 1, 'shadow-nonmember': 0 },
+      groups: { [o.memberGroup ?? 'shadow-member']: 1, [o.nonmemberGroup ?? 'shadow-nonmember']: 0 },
       voice: o.voice,
       cache: o.cache,
       onProgress: (d, t) => o.onProgress?.('embed shadow speakers', d, t),

@@ -108,7 +108,7 @@ export function registerCalibrate(program: Command): void {
               ? `C ${m.classifier.C}, gamma ${m.classifier.gamma.toFixed(5)}`
               : `l2 ${m.classifier.l2}`;
           process.stdout.write(
-            `  n=${m.n}: ${c.members} member / ${c.nonmembers} non-member samples, ${p}; held-out AUROC r=1 ${c.oof_auroc_r1.toFixed(3)}, r=0 ${c.oof_auroc_r0.toFixed(3)}; threshold ${m.threshold.toFixed(3)} for FPR ${r.bundle.target_fpr}\n`,
+            `  n=${m.n}: ${c.members} member / ${c.nonmembers} non-member samples, ${p}; held-out AUROC r=1 ${c.oof_auroc_r1?.toFixed(3) ?? 'n/a'}, r=0 ${c.oof_auroc_r0?.toFixed(3) ?? 'n/a'}; threshold ${m.threshold.toFixed(3)} for FPR ${r.bundle.target_fpr}\n`,
           );
         }
       } finally {
