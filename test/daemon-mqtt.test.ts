@@ -4,18 +4,19 @@
  * outage during three audits, microphone requests with a fake recorder, and payloads free of voice data.
  */
 import test from 'ava';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../src/daemon/controller.js';
 import type { Auditor } from '../src/daemon/auditor.js';
-import type { DaemonConfig } from '../src/daemon/config.js';
+import { parseConfig, type DaemonConfig } from '../src/daemon/config.js';
+import { projectRoot } from '../src/paths.js';
 import type { GroupSpeaker } from '../src/dataset/index.js';
 import { TOPICS, type AuditResponse, type BridgeHealth, type SpeakerState } from '../src/publish/topics.js';
 import { listAudits } from '../src/store/audits.js';
 import { outboxSize } from '../src/store/outbox.js';
 import { groupSpeakers, NO_PIPELINE, openTestAuditor, pipelineTest, testConfig } from './helpers/daemon.js';
 import { makeFakeRecorder } from './helpers/fake-recorder.js';
-import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
+import { makeTestCertificates, Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
 import { Observer } from './helpers/mqtt-observer.js';
 
 test.serial.before(async (t) => {
@@ -217,6 +218,49 @@ mosqTest('Mosquitto: member and non-member requests → responses + retained sta
     t.is(daemon.broker, undefined);
     await memberAndNonmember(t, daemon, broker.url);
   } finally {
+    await daemon.stop();
+    await broker.stop();
+  }
+});
+
+mosqTest('Mosquitto over TLS with username/password (password from the environment)', async (t) => {
+  const c = t.context as Ctx;
+  const certs = makeTestCertificates();
+  if (!certs) return t.pass('openssl not installed: TLS part skipped');
+  const broker = await Mosquitto.start({ tls: certs, users: { hub: 'hub-secret', dash: 'dash-secret' } });
+  const config = parseConfig(
+    {
+      ...testConfig(),
+      mqtt: { url: broker.tlsUrl, ca: certs.cafile, username: 'hub', reconnect_period_ms: 200 },
+    },
+    '<test>',
+    projectRoot,
+    { SLMIA_MQTT_PASSWORD: 'hub-secret' },
+  );
+  t.is(config.mqtt.password, 'hub-secret');
+  const daemon = await startDaemon(config, { auditor: c.auditor });
+  const tls = { ca: readFileSync(certs.cafile), username: 'dash', password: 'dash-secret' };
+  const obs = await Observer.connect(broker.tlsUrl, 'slmia/#', tls);
+  try {
+    await obs.waitFor(
+      (m) => m.topic === 'slmia/bridge/state' && (m.payload as { state: string }).state === 'online',
+      10_000,
+      'online over TLS',
+    );
+    await obs.publish('slmia/bridge/request/audit', {
+      transaction: 'tls-1',
+      speaker: c.nonmember.speaker,
+      files: c.nonmember.heldout.slice(0, 10).map((u) => u.path),
+    });
+    t.like((await obs.response('slmia', 'tls-1')).payload, {
+      status: 'ok',
+      data: { verdict: c.direct.nonmember.verdict },
+    });
+    const info = obs.on('slmia/bridge/info')[0]?.payload as { config: { tls: boolean; broker: string } };
+    t.true(info.config.tls);
+    t.false(JSON.stringify(info).includes('hub-secret'), 'no secret in bridge/info');
+  } finally {
+    await obs.close();
     await daemon.stop();
     await broker.stop();
   }

@@ -60,16 +60,44 @@ export class Mosquitto {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
-  /** Start on a free loopback port (anonymous access, persistence in a temp folder). */
-  static async start(): Promise<Mosquitto> {
+  /** The TLS URL (for a broker started with `tls`). */
+  get tlsUrl(): string {
+    return `mqtts://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * Start on a free loopback port (persistence in a temp folder). Anonymous access, unless `tls` (server
+   * certificate files) and/or `users` (name → password; needs mosquitto_passwd) are given.
+   */
+  static async start(
+    opts: {
+      tls?: { cafile: string; certfile: string; keyfile: string };
+      users?: Record<string, string>;
+    } = {},
+  ): Promise<Mosquitto> {
     if (!mosquittoBin) throw new Error(NO_MOSQUITTO);
     const dir = mkdtempSync(join(tmpdir(), 'slmia-mosq-'));
     const m = new Mosquitto(await freePort(), dir);
+    const auth: string[] = ['allow_anonymous true'];
+    if (opts.users) {
+      const file = join(dir, 'passwd');
+      for (const [i, [user, pass]] of Object.entries(opts.users).entries()) {
+        const r = spawnSync('mosquitto_passwd', [...(i === 0 ? ['-c'] : []), '-b', file, user, pass]);
+        if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr?.toString() ?? r.error}`);
+      }
+      auth.splice(0, 1, 'allow_anonymous false', `password_file ${file}`);
+    }
+    const tls = opts.tls
+      ? [`cafile ${opts.tls.cafile}`, `certfile ${opts.tls.certfile}`, `keyfile ${opts.tls.keyfile}`]
+      : [];
     writeFileSync(
       join(dir, 'mosquitto.conf'),
       [
+        // As root, mosquitto would switch to the `mosquitto` user and lose access to the 0700 temp folders.
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
         `listener ${m.port} 127.0.0.1`,
-        'allow_anonymous true',
+        ...tls,
+        ...auth,
         'persistence true',
         `persistence_location ${dir}/`,
         'autosave_interval 1',
@@ -108,4 +136,54 @@ export class Mosquitto {
   async stop(): Promise<void> {
     await this.pause();
   }
+}
+
+/**
+ * A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI, P-256 keys), or undefined when openssl
+ * is missing.
+ */
+export function makeTestCertificates(): { cafile: string; certfile: string; keyfile: string } | undefined {
+  if (spawnSync('openssl', ['version']).error) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'slmia-tls-'));
+  const f = (n: string): string => join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  const steps = [
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=slmia test CA',
+    ],
+    ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1'],
+    [
+      'x509',
+      '-req',
+      '-in',
+      f('server.csr'),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f('server.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      f('san.ext'),
+    ],
+  ];
+  for (const a of steps) {
+    const r = spawnSync('openssl', a);
+    if (r.status !== 0) throw new Error(`openssl ${a[0]} failed: ${r.stderr.toString()}`);
+  }
+  return { cafile: f('ca.pem'), certfile: f('server.pem'), keyfile: f('server.key') };
 }
