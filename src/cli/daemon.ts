@@ -104,6 +104,9 @@ async function demoRequest(
 
 async function demo(config: DaemonConfig, audio: string[], opts: DaemonCliOptions): Promise<void> {
   const { request, note } = await demoRequest(audio, opts);
+  process.stdout.write(
+    `starting the daemon: model ${config.model}, attack ${config.attack} (the first start embeds the reference speakers into ${config.data_dir}; later starts use the cache)\n`,
+  );
   const daemon = await startDaemon(config, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'warn') });
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
