@@ -95,7 +95,13 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       ...(config.mqtt.key && { key: config.mqtt.key }),
     });
     cleanups.push(() => link.close(true));
-    link.client.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
+    // One warning per outage, not one per reconnect attempt.
+    let lastError = '';
+    link.client.on('error', (err) => {
+      if (err.message !== lastError) log.warn({ err: err.message }, 'mqtt error');
+      lastError = err.message;
+    });
+    link.client.on('connect', () => (lastError = ''));
     link.client.on('offline', () => log.warn('mqtt offline; verdicts wait in the outbox'));
     const hold = opts.holdOutbox ?? process.env.SLMIA_TEST_HOLD_OUTBOX === '1';
     const relay = new OutboxRelay(db, link, {

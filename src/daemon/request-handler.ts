@@ -95,11 +95,17 @@ export class RequestHandler {
     this.topic = topicOf(d.config.mqtt.base_topic, 'bridge/request/audit');
   }
 
-  /** Subscribe (QoS 1; mqtt.js resubscribes after reconnects). */
+  /**
+   * Subscribe (QoS 1; mqtt.js resubscribes after reconnects). Waits for the SUBACK when connected; while the
+   * broker is unreachable mqtt.js holds the SUBSCRIBE until it connects, and start-up does not wait for that.
+   */
   async start(): Promise<void> {
     this.active = true;
     this.d.link.client.on('message', this.onMessage);
-    await this.d.link.client.subscribeAsync(this.topic, { qos: 1 });
+    const sub = this.d.link.client.subscribeAsync(this.topic, { qos: 1 }).catch((err: Error) => {
+      this.d.log.warn({ err: err.message, topic: this.topic }, 'subscribe failed');
+    });
+    if (this.d.link.connected) await sub;
   }
 
   /** Handle one request payload (exported path for tests and the CLI). */
