@@ -34,6 +34,7 @@ const arg = (name: string, dflt: string): string => {
 };
 const N = Number(arg('--audits', '100'));
 const VOICES = 10;
+const runId = Date.now().toString(36);
 const model = resolve(arg('--model', resolve(projectRoot, DEFAULT_MODEL)));
 const attack = resolve(arg('--attack', resolve(projectRoot, DEFAULT_ATTACK)));
 const data = speechoceanDir();
@@ -50,7 +51,7 @@ const requests = Array.from({ length: N }, (_, i) => {
   const pool = i % 2 === 0 ? members : nonmembers;
   const s = pool[Math.floor(i / 2) % pool.length] as (typeof pool)[number];
   const files = (i % 2 === 0 ? s.train : s.heldout).slice(0, VOICES).map((u) => u.path);
-  return { transaction: `bench-${i}`, speaker: s.speaker, files };
+  return { transaction: `bench-${runId}-${i}`, speaker: s.speaker, files };
 });
 
 const port = await new Promise<number>((res) => {
@@ -60,10 +61,12 @@ const port = await new Promise<number>((res) => {
   });
 });
 const dir = mkdtempSync(join(tmpdir(), 'slmia-bench-'));
-const dataDir = join(dir, 'data');
+// A persistent state folder: the reference speakers are embedded into its database on the first run only, so
+// later runs measure the steady state of a daemon restarted on a hub (`--data-dir` to change).
+const dataDir = resolve(arg('--data-dir', join(projectRoot, '.work', 'bench-daemon')));
 mkdirSync(dataDir, { recursive: true });
 const lab = join(projectRoot, '.work', 'embedding-cache.sqlite');
-if (existsSync(lab)) copyFileSync(lab, join(dataDir, 'slmia.db')); // reference embeddings already cached
+if (!existsSync(join(dataDir, 'slmia.db')) && existsSync(lab)) copyFileSync(lab, join(dataDir, 'slmia.db'));
 const config = join(dir, 'config.yaml');
 writeFileSync(
   config,
@@ -114,6 +117,8 @@ await ready;
 const startupS = (Date.now() - t0) / 1000;
 const rssStart = rssMb();
 const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+// Like the daemon, the client disables Nagle, so the figures are not inflated by delayed ACKs (~40 ms).
+(client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
 await client.subscribeAsync('slmia/bridge/response/audit', { qos: 1 });
 const waiting = new Map<string, (r: AuditResponse) => void>();
 client.on('message', (_t, p) => {
@@ -140,7 +145,9 @@ await exited;
 
 // Per-audit stage timings from the daemon's store.
 const db = await Db.open(join(dataDir, 'slmia.db'));
-const rows = (await listAudits(db, { limit: N + 10 })).filter((r) => r.transaction.startsWith('bench-'));
+const rows = (await listAudits(db, { limit: N + 10 })).filter((r) =>
+  r.transaction.startsWith(`bench-${runId}-`),
+);
 await db.close();
 const stages = ['decodeMs', 'frontendMs', 'inferenceMs', 'featuresMs', 'attackMs', 'storeMs'] as const;
 const table: Record<string, number[]> = {
@@ -154,6 +161,7 @@ const table: Record<string, number[]> = {
   wall: [],
   overhead: [],
   daemon: [],
+  'mqtt+queue': [],
 };
 let voices = 0;
 let queries = 0;

@@ -115,6 +115,7 @@ async function demo(config: DaemonConfig, audio: string[], opts: DaemonCliOption
     ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
     ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
   });
+  (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   try {
     process.stdout.write(`broker ${url}, base topic "${base}"\naudit request: ${note}\n`);
     const response = new Promise<{ response: AuditResponse; state?: unknown }>((res, rej) => {

@@ -33,6 +33,9 @@ export class Observer {
   /** Connect and subscribe (QoS 1) to `filter`. Pass `clientId` + `clean: false` for a persistent session. */
   static async connect(url: string, filter: string | string[], opts: IClientOptions = {}): Promise<Observer> {
     const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, ...opts });
+    const noDelay = (): void => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    noDelay();
+    client.on('connect', noDelay);
     const o = new Observer(client);
     await client.subscribeAsync(filter, { qos: 1 });
     return o;
