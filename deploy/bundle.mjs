@@ -13,6 +13,7 @@
  * Usage: node deploy/bundle.mjs <out.cjs>
  */
 import { readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -54,11 +55,29 @@ const rewrites = [
     /require\('bindings'\)\('node_sqlite3\.node'\)/,
     "__slmiaNative('node_sqlite3.node')",
   ],
+  // node-record-lpcm16 picks its recorder module with a computed require(); make it a static table.
+  [
+    /node-record-lpcm16[\\/]recorders[\\/]index\.js$/,
+    /const recoderPath = path\.resolve\(__dirname, recorderName\)\s*return require\(recoderPath\)/,
+    `const table = { arecord: require('./arecord'), rec: require('./rec'), sox: require('./sox') }
+    if (Object.prototype.hasOwnProperty.call(table, recorderName)) return table[recorderName]
+    throw Object.assign(new Error('no recorder ' + recorderName), { code: 'MODULE_NOT_FOUND' })`,
+  ],
 ];
+
+/** Optional packages the bundle leaves out; requiring them throws MODULE_NOT_FOUND as if not installed. */
+const absent = /^(bufferutil|utf-8-validate)$/;
 
 const nativePlugin = {
   name: 'slmia-native',
   setup(b) {
+    // ws (mqtt) tries these optional speed-ups in try/catch; a plain external require() would reach the SEA's
+    // builtin-only require and print a warning on every start.
+    b.onResolve({ filter: absent }, (args) => ({ path: args.path, namespace: 'slmia-absent' }));
+    b.onLoad({ filter: /.*/, namespace: 'slmia-absent' }, (args) => ({
+      contents: `throw Object.assign(new Error("Cannot find module '${args.path}'"), { code: 'MODULE_NOT_FOUND' });`,
+      loader: 'js',
+    }));
     for (const [file, from, to] of rewrites) {
       b.onLoad({ filter: file }, async (args) => {
         const text = await readFile(args.path, 'utf8');
@@ -83,8 +102,6 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  // Optional native speed-ups of ws (mqtt) are loaded in try/catch; leave them out.
-  external: ['bufferutil', 'utf-8-validate'],
   define: { 'import.meta.url': '__slmiaImportMetaUrl' },
   banner: { js: banner },
   plugins: [nativePlugin],
@@ -92,5 +109,23 @@ const result = await build({
   metafile: true,
   legalComments: 'none',
 });
+// A require() the bundler could not resolve reaches the SEA's builtin-only require at run time and fails
+// there; catch new ones at build time. `mod`: web-worker's polyfill, only used inside worker threads.
+const allowed = new Set(['mod']);
+const builtins = new Set(builtinModules);
+const unresolved = new Set();
+for (const m of (await readFile(out, 'utf8')).matchAll(/\brequire\(\s*([^)]{0,80}?)\s*\)/g)) {
+  const arg = m[1];
+  const lit = /^["'`]([^"'`$]+)["'`]$/.exec(arg);
+  const name = lit ? lit[1].replace(/^node:/, '') : undefined;
+  if (name !== undefined && (builtins.has(name) || builtins.has(name.split('/')[0]) || name === 'sea'))
+    continue;
+  if (!allowed.has(arg)) unresolved.add(arg);
+}
+if (unresolved.size) {
+  console.error(`bundle: require() calls a single executable cannot serve: ${[...unresolved].join(', ')}`);
+  console.error('bundle: add a rewrite to deploy/bundle.mjs (see `rewrites`) or make the import static');
+  process.exit(1);
+}
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundle: ${out} (${(bytes / 1e6).toFixed(1)} MB)`);

@@ -100,8 +100,10 @@ if in_chroot test -f "$model" && in_chroot test -f "$attack"; then
   sed 's/^mqtt:$/mqtt:\n  embedded:\n    port: 0/' "$CHROOT/etc/slmia/config.yaml" >"$CHROOT/tmp/check-config.yaml"
   chmod 644 "$CHROOT/tmp/check-config.yaml"
   log=$ROOT/build/dist/daemon-check.log
-  in_chroot sh -c 'cd /var/lib/slmia && exec setpriv --reuid=slmia --regid=slmia --init-groups \
-    env ORT_DISABLE_TELEMETRY=1 /opt/slmia/slmia daemon --config /tmp/check-config.yaml' >"$log" 2>&1 &
+  # A plain command (not a shell function) in the background, exec'ing all the way down: $! is the daemon.
+  chroot "$CHROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c 'cd /var/lib/slmia &&
+    exec setpriv --reuid=slmia --regid=slmia --init-groups /opt/slmia/slmia daemon --config /tmp/check-config.yaml' \
+    >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 240); do
     grep -q '"msg":"daemon started"' "$log" && break
@@ -114,6 +116,14 @@ if in_chroot test -f "$model" && in_chroot test -f "$attack"; then
     fail "daemon did not start as user slmia"
   }
   kill -TERM "$pid"
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    fail "daemon still running 30 s after SIGTERM"
+  fi
   wait "$pid" || fail "daemon exited with $? on SIGTERM"
   grep -q '"msg":"stopped"' "$log" || fail "daemon did not log a graceful stop"
   [ "$(in_chroot stat -c %U /var/lib/slmia/slmia.db)" = slmia ] || fail "/var/lib/slmia/slmia.db missing or not owned by slmia"
