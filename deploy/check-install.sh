@@ -5,6 +5,10 @@
 #   - user `slmia`: system account, home /var/lib/slmia, no login shell, member of `audio`;
 #   - /opt/slmia/slmia runs as that user (--version, inspect-model on the shipped models);
 #   - /var/lib/slmia owned by slmia, mode 0750; /etc/slmia/config.yaml present; /usr/local/bin/slmia link;
+#   - the installed /etc/slmia/config.yaml validates (state under /var/lib/slmia, shipped model + bundle);
+#   - the daemon starts as slmia from /opt/slmia, audits one real speaker dropped into its spool folder
+#     (verdict read back with `slmia history`), and stops gracefully on SIGTERM (needs the default model
+#     and attack bundle in the tarball, and ../shared/data for the audit; skipped with a message otherwise);
 #   - /etc/systemd/system/slmia.service: `systemd-analyze verify` passes and the unit carries the hardening;
 #   - a second run (upgrade) keeps the config, and --prefix rewrites the unit's paths;
 #   - --uninstall --purge removes everything.
@@ -115,6 +119,36 @@ if in_chroot test -f "$model" && in_chroot test -f "$attack"; then
     kill "$pid" 2>/dev/null || true
     fail "daemon did not start as user slmia"
   }
+  # One real audit through the installed service's spool (when the speech data is here): the files are
+  # read and the verdict stored by user slmia under /var/lib/slmia.
+  spk_dir=${SLMIA_DATA_DIR:-$ROOT/../shared/data}/speechocean762/audio/SPEAKER0005
+  if [ -d "$spk_dir" ]; then
+    spool=$CHROOT/var/lib/slmia/spool
+    mkdir -p "$spool/SPEAKER0005"
+    cp "$spk_dir"/* "$spool/SPEAKER0005/"
+    in_chroot chown -R slmia:slmia /var/lib/slmia/spool
+    echo '{"transaction":"install-check-1"}' >"$spool/SPEAKER0005/.ready"
+    in_chroot chown slmia:slmia /var/lib/slmia/spool/SPEAKER0005/.ready
+    for _ in $(seq 1 240); do
+      as_slmia /opt/slmia/slmia history --db /var/lib/slmia/slmia.db --json --transaction install-check-1 \
+        >"$ROOT/build/dist/history-check.json" 2>/dev/null && [ -s "$ROOT/build/dist/history-check.json" ] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    [ -s "$ROOT/build/dist/history-check.json" ] || {
+      tail -20 "$log" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      fail "no audit stored for the spooled speaker"
+    }
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]);
+      console.log(`install-check: spool audit by the installed daemon: ${r.speaker} ${r.status} ${r.verdict ?? ""} p=${r.probability ?? "-"}`);
+      if (r.status !== "ok") process.exit(1);
+    ' "$ROOT/build/dist/history-check.json" || fail "spool audit did not succeed"
+    in_chroot test ! -e /var/lib/slmia/spool/SPEAKER0005 || fail "spool folder not consumed"
+  else
+    say "SKIP spool audit: no speech data at $spk_dir"
+  fi
   kill -TERM "$pid"
   for _ in $(seq 1 60); do
     kill -0 "$pid" 2>/dev/null || break
