@@ -14,7 +14,7 @@ import { NO_DATA, speechocean } from './helpers/data.js';
 interface Card {
   name: string;
   architecture: string;
-  role: string;
+  role: 'target' | 'shadow';
   parameters: number;
   embedding_dim: number;
   training_group: string;
