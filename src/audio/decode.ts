@@ -140,11 +140,10 @@ async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAud
 }
 
 async function decodeFlacNow(bytes: Uint8Array, source: string): Promise<DecodedAudio> {
+  // decodeFile() resets the decoder after each file itself, so it is ready for the next one.
   if (!flacDecoder) {
     flacDecoder = new FLACDecoder();
     await flacDecoder.ready;
-  } else {
-    await flacDecoder.reset();
   }
   const decoder = flacDecoder;
   try {

@@ -157,8 +157,8 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
   const bins = o.num_mel_bins;
   const data = new Float32Array(frames * bins);
   const frame = new Float64Array(win);
-  const input = new Array<number>(fftSize).fill(0);
-  const spectrum = fft.createComplexArray() as number[];
+  const input = new Float64Array(fftSize);
+  const spectrum = new Float64Array(2 * fftSize);
   const power = new Float64Array(fftSize / 2);
   const scale = o.input_scale;
   for (let f = 0; f < frames; f++) {
