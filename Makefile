@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 PY := /usr/bin/python3
 
-.PHONY: all deps build test lint format run bench fixture clean
+.PHONY: all deps build test lint format run bench fixture clean models-deps models models-smoke
 
 all: build
 
@@ -44,6 +44,25 @@ bench: build
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:
 	$(PY) models/fixture/make_fixture.py
+
+# Model lab (models/train: Python 3 + PyTorch from Debian, run with /usr/bin/python3; see models/README.md).
+models-deps:
+	@$(PY) -c 'import torch, torchaudio, onnx' 2>/dev/null || { \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends python3-torch python3-torchaudio python3-onnx; }
+
+# Retrain all six lab models and the int8 variant from scratch (fixed seeds; about 25 min on 2 cores).
+models: models-deps deps
+	for arch in tdnn-ce resnet-aam lstm-ge2e; do for role in target shadow; do \
+	  $(PY) models/train/train.py --arch $$arch --role $$role || exit 1; done; done
+	$(PY) models/train/quantize_int8.py --src models/tdnn-ce-target
+
+# CI smoke run of the lab: one architecture, one epoch, 5 speakers, export + onnxruntime check (skips without data).
+models-smoke: build
+	@if [ ! -f "$${SLMIA_DATA_DIR:-../shared/data}/speechocean762/utterances.tsv" ]; then \
+	  echo "models-smoke: speechocean762 not found (set SLMIA_DATA_DIR): skipped"; else \
+	  $(PY) models/train/train.py --arch tdnn-ce --role target --epochs 1 --speakers 5 --out .work/models/smoke && \
+	  $(PY) models/train/quantize_int8.py --src .work/models/smoke --out .work/models/smoke-int8 --speakers 5 && \
+	  node dist/cli.js inspect-model .work/models/smoke/model.json >/dev/null && echo "models-smoke: ok"; fi
 
 # Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
 # systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
