@@ -4,7 +4,7 @@
  * feature computation and the attack training.
  *   node --import=tsx bench/attack-experiments.ts <shadow model.json> <target model.json> [n] [configs…]
  * A config is `name:key=value,...` with keys centre (0/1), model (svm|logistic), chunk (seconds|none),
- * pad (wrap|none), subsets (k), ratios (a/b/c), features (prefix+prefix), refs (voices per reference speaker); default: a small grid over centring and attack model.
+ * pad (wrap|none), subsets (k), ratios (a/b/c), features (prefix+prefix), refs (voices per reference speaker), sim (cosine|l2), znorm (0/1); default: a small grid over centring and attack model.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +54,9 @@ for (const text of configs) {
     kind: (o.model ?? 'svm') as 'svm' | 'logistic',
     centre: o.centre === '1',
     featurePrefixes: o.features?.split('+'),
+    znorm: o.znorm === '1',
     referenceVoices: Number(o.refs ?? 10),
+    similarity: o.sim as 'cosine' | 'l2' | undefined,
     memberGroup: process.env.SLMIA_EXP_MEMBER_GROUP,
     nonmemberGroup: process.env.SLMIA_EXP_NONMEMBER_GROUP,
     cache,

@@ -106,6 +106,7 @@ function bundleOf(models: AttackBundle['models']): AttackBundle {
       names: [...FEATURE_NAMES],
       similarity: 'cosine',
       centre: false,
+      normalization: 'none',
       voice: { chunk_seconds: 2, pad: 'wrap' },
       reference: { group: 'imposter', speakers: 50, voices_per_speaker: 10 },
     },

@@ -105,6 +105,8 @@ export const AttackBundleSchema = z
         names: z.array(z.string()).length(FEATURE_NAMES.length),
         similarity: z.enum(['cosine', 'l2']),
         centre: z.boolean(),
+        /** `reference-znorm`: features z-normalised by the reference speakers' own features under the same model. */
+        normalization: z.enum(['none', 'reference-znorm']),
         voice: z.object({ chunk_seconds: Num.positive().optional(), pad: z.enum(['none', 'wrap']) }).strict(),
         reference: z
           .object({

@@ -59,6 +59,12 @@ export function trainRbfSvm(
     );
   }
   const model = svm.toJSON();
+  if (!Number.isFinite(model.b) || model.alphas.some((a) => !Number.isFinite(a))) {
+    // ml-svm's simplified SMO can diverge to NaN for some (C, gamma): report it so the grid skips the point.
+    throw new AttackTrainingError(
+      `ml-svm produced a non-finite model (C ${options.C}, gamma ${options.gamma})`,
+    );
+  }
   return {
     C: options.C,
     gamma: options.gamma,

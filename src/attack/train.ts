@@ -186,7 +186,21 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
     prob.filter((_, i) => y[i] === 0),
     options.targetFpr,
   );
-  const final = fit(options.kind, chosen.params, Z, y, codes, seed);
+  // Final model on all shadow samples; if SMO fails for the chosen point, fall back to the next best.
+  const ranked = gridOut.filter((g) => g.auroc >= 0).sort((a, b) => b.auroc - a.auroc);
+  let final: Fitted | undefined;
+  for (const g of ranked) {
+    try {
+      final = fit(options.kind, g.params, Z, y, codes, seed);
+      break;
+    } catch (err) {
+      if (!(err instanceof AttackTrainingError)) throw err;
+    }
+  }
+  if (!final)
+    throw new AttackTrainingError(
+      `no ${options.kind} model could be trained on all samples for n=${options.n}`,
+    );
   return {
     n: options.n,
     quantization: { bits: 8, min: quant.min, scale: quant.scale },

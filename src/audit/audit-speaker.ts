@@ -12,11 +12,14 @@ import {
   clipToVoices,
   computeFeatures,
   embedClipVoices,
+  applyNorm,
   type EmbeddingCache,
+  type FeatureNorm,
   type ReferenceBank,
   type VoiceSpec,
 } from '../features/index.js';
 import { loadSpeakerModel, type SpeakerModel } from '../model/index.js';
+import { referenceNorms } from './calibrate.js';
 import { speechoceanDir } from '../paths.js';
 import {
   buildReferenceEmbeddings,
@@ -38,6 +41,8 @@ export interface AuditContext {
   /** Where the reference bank came from: an exported file, or the dataset through the cache. */
   referencesSource: string;
   bank: ReferenceBank;
+  /** Reference z-norm statistics per voice count (when the bundle asks for them). */
+  norms: FeatureNorm[] | undefined;
   /** Release the model session. */
   close(): Promise<void>;
 }
@@ -115,6 +120,14 @@ export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContex
       similarity: spec.similarity,
       centre: spec.centre,
     });
+    const norms =
+      spec.normalization === 'reference-znorm'
+        ? referenceNorms(
+            references.embeddings,
+            { similarity: spec.similarity, centre: spec.centre },
+            bundle.models.map((m) => m.n),
+          )
+        : undefined;
     return {
       model,
       bundle,
@@ -125,6 +138,7 @@ export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContex
       references,
       referencesSource,
       bank,
+      norms,
       close: async () => {
         if (!o.model) await model.close();
       },
@@ -152,7 +166,7 @@ export interface AuditResult {
   queries: number;
   model_sha256: string;
   attack_id: string;
-  /** `[120] float64` SLMIA-SR features. */
+  /** `[120] float64` SLMIA-SR features (before the optional reference z-normalisation). */
   features: Float64Array;
   /** `[120] uint8` quantized features the attack scored. */
   quantized: Uint8Array;
@@ -187,7 +201,10 @@ export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promis
   const t0 = performance.now();
   const { features } = computeFeatures(voices, ctx.bank);
   const t1 = performance.now();
-  const s = ctx.scorer.score(features, voices.length);
+  const s = ctx.scorer.score(
+    ctx.norms ? applyNorm(features, ctx.norms, voices.length) : features,
+    voices.length,
+  );
   const t2 = performance.now();
   return {
     speaker: input.speaker,

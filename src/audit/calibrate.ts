@@ -18,6 +18,9 @@ import {
   computeFeatures,
   FEATURE_NAMES,
   featuresByPrefix,
+  applyNorm,
+  referenceNorm,
+  type FeatureNorm,
   type EmbeddingCache,
   type ReferenceBank,
   type Similarity,
@@ -48,6 +51,8 @@ export interface CalibrateOptions {
   /** Split groups of the shadow model's members / non-members (defaults shadow-member / shadow-nonmember). */
   memberGroup?: string;
   nonmemberGroup?: string;
+  /** Reference z-normalisation of the features (default false). */
+  znorm?: boolean;
   /** Feature selection by name prefixes (default: all 120). */
   featurePrefixes?: string[];
   commandLine?: string;
@@ -58,18 +63,32 @@ export interface CalibrateOptions {
 /** Features of a voice set plus the sorted pairwise similarities (EncoderMI-V input). */
 export interface FeaturedSet extends VoiceSet {
   features: Float64Array;
+  raw: Float64Array;
   sortedPairs: Float64Array;
 }
 
-/** Compute features and sorted pairwise similarities of voice sets. */
-export function featurize(sets: VoiceSet[], bank: ReferenceBank): FeaturedSet[] {
+/**
+ * Compute features (reference z-normalised when `norms` is given) and sorted pairwise similarities of voice
+ * sets. `raw` keeps the unnormalised features (the EncoderMI-T baseline uses them).
+ */
+export function featurize(sets: VoiceSet[], bank: ReferenceBank, norms?: FeatureNorm[]): FeaturedSet[] {
   return sets.map((s) => {
     const { features, lists } = computeFeatures(s.voices, bank, { lists: true });
     const pairs = Float64Array.from(lists?.get('intra.pairs') ?? [])
       .sort()
       .reverse();
-    return { ...s, features, sortedPairs: pairs };
+    const normed = norms ? applyNorm(features, norms, s.voices.length) : features;
+    return { ...s, features: normed, raw: features, sortedPairs: pairs };
   });
+}
+
+/** Reference z-norm statistics for each voice count (see src/features/normalize.ts). */
+export function referenceNorms(
+  speakers: ArrayLike<number>[][],
+  options: { similarity: Similarity; centre: boolean },
+  counts: number[],
+): FeatureNorm[] {
+  return counts.map((n) => referenceNorm(speakers, options, n));
 }
 
 /** Draw shadow training voice sets for one n: every ratio × `subsets` per member, balanced non-members. */
@@ -152,7 +171,8 @@ export async function runCalibration(
     let step = 0;
     const steps = counts.length * gridSize;
     for (const n of counts) {
-      const sets = featurize(shadowVoiceSets(lab.speakers, n, o.ratios, subsets, seed), bank);
+      const norms = o.znorm ? referenceNorms(refs.embeddings, { similarity, centre }, [n]) : undefined;
+      const sets = featurize(shadowVoiceSets(lab.speakers, n, o.ratios, subsets, seed), bank, norms);
       const samples: TrainingSample[] = sets.map((s) => ({
         features: s.features,
         label: s.label,
@@ -175,7 +195,7 @@ export async function runCalibration(
         n,
         feature: 'intra.pairs.mean' as const,
         threshold: bestAccuracyThreshold(
-          sets.map((s) => s.features[4]),
+          sets.map((s) => s.raw[4]),
           y,
         ),
       });
@@ -202,6 +222,7 @@ export async function runCalibration(
         names: [...FEATURE_NAMES],
         similarity,
         centre,
+        normalization: o.znorm ? 'reference-znorm' : 'none',
         voice: { chunk_seconds: o.voice.chunkSeconds, pad: o.voice.pad ?? 'none' },
         reference: { group: refs.group, speakers: refs.speakers.length, voices_per_speaker: referenceVoices },
       },

@@ -18,7 +18,7 @@ import {
 import { buildReferenceBank, type EmbeddingCache } from '../features/index.js';
 import { loadSpeakerModel } from '../model/index.js';
 import { bundleVoiceSpec } from './audit-speaker.js';
-import { featurize } from './calibrate.js';
+import { featurize, referenceNorms } from './calibrate.js';
 import { drawVoiceSet, embedGroups, type VoiceSet } from './lab-data.js';
 import { buildReferenceEmbeddings, referencesFileName, writeReferenceFile } from './reference-bank.js';
 import { dirname, resolve } from 'node:path';
@@ -62,6 +62,7 @@ export interface EvaluationReport {
     shadow_models: string[];
     voice: string;
     centre: boolean;
+    normalization: string;
   };
   /** Lowest FPR the non-member count supports (1 / non-members). */
   lowest_supported_fpr: number;
@@ -126,6 +127,14 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
       onProgress: (d, t) => o.onProgress?.('embed target speakers', d, t),
     });
     const counts = o.voiceCounts ?? scorer.voiceCounts;
+    const norms =
+      bundle.features.normalization === 'reference-znorm'
+        ? referenceNorms(
+            refs.embeddings,
+            { similarity: bundle.features.similarity, centre: bundle.features.centre },
+            counts,
+          )
+        : undefined;
     const rows: ReportRow[] = [];
     const roc: EvaluationReport['roc'] = [];
     let done = 0;
@@ -138,12 +147,12 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
           const set = drawVoiceSet(s, n, r, rng);
           if (set) sets.push(set);
         }
-        const fs = featurize(sets, bank);
+        const fs = featurize(sets, bank, norms);
         const y = fs.map((s) => s.label);
         const q = fs.map((s) => scorer.score(s.features, n));
         const pq = q.map((x) => x.probability);
         const pf = fs.map((s) => scorer.score(s.features, n, { quantized: false }).probability);
-        const base = fs.map((s) => scorer.baselines(s.features, s.sortedPairs, n));
+        const base = fs.map((s) => scorer.baselines(s.raw, s.sortedPairs, n));
         const tThr = bundle.baselines.encodermi_t.find((b) => b.n === n)?.threshold ?? 0;
         const counts01 = {
           n_members: y.filter((v) => v === 1).length,
@@ -197,6 +206,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
           ? `chunk ${voice.chunkSeconds} s, pad ${voice.pad ?? 'none'}`
           : 'no chunking',
         centre: bundle.features.centre,
+        normalization: bundle.features.normalization,
       },
       lowest_supported_fpr: 1 / Math.max(1, nonmembers),
       roc,

@@ -16,7 +16,7 @@ export function renderMarkdown(rep: EvaluationReport): string {
   lines.push(
     `Target model \`${rep.target.name}\` (${rep.target.architecture ?? 'unknown architecture'}, sha256 \`${rep.target.sha256.slice(0, 16)}…\`), ` +
       `attack bundle \`${rep.attack.path}\` (id \`${rep.attack.id}\`, ${rep.attack.attack_model}, calibrated on ${rep.attack.shadow_models.join(', ')}; ` +
-      `voices: ${rep.attack.voice}; embedding centring: ${rep.attack.centre ? 'yes' : 'no'}).`,
+      `voices: ${rep.attack.voice}; embedding centring: ${rep.attack.centre ? 'yes' : 'no'}; feature normalisation: ${rep.attack.normalization}).`,
     '',
   );
   const any = rep.rows[0];

@@ -21,6 +21,7 @@ interface CalibrateCliOptions {
   centre?: boolean;
   targetFpr: string;
   features?: string;
+  znorm?: boolean;
   referenceVoices: string;
   seed: string;
   cache: string | false;
@@ -46,6 +47,7 @@ export function registerCalibrate(program: Command): void {
     .option('--attack-model <svm|logistic>', 'attack classifier', 'svm')
     .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '2')
     .option('--centre', 'embedding centring: subtract the reference speakers\u2019 mean embedding')
+    .option('--znorm', 'reference z-normalisation of the features (per model, from the reference speakers)')
     .option(
       '--features <prefixes>',
       'feature selection by name prefixes, e.g. intra,inter.refcentroid_centroid (default all)',
@@ -89,6 +91,7 @@ export function registerCalibrate(program: Command): void {
           centre: opts.centre ?? false,
           referenceVoices: parsePositive('--reference-voices', opts.referenceVoices),
           seed: Number(opts.seed),
+          znorm: opts.znorm ?? false,
           featurePrefixes: opts.features?.split(',').map((p) => p.trim()),
           cache,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,

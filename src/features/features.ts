@@ -26,6 +26,8 @@ export interface ReferenceBankOptions {
    * and audited) before the features. The mean is part of the bank, so it is fixed per model.
    */
   centre?: boolean;
+  /** Use this centring vector instead of the bank's own mean (leave-one-out banks of {@link referenceNorm}). */
+  centreVector?: Float64Array;
 }
 
 /** A reference-speaker bank prepared for feature computation (see {@link buildReferenceBank}). */
@@ -145,8 +147,8 @@ export function buildReferenceBank(
     offsets[k + 1] = offsets[k] + s.length;
   });
   const all = speakers.flat();
-  let centre: Float64Array | undefined;
-  if (options.centre) {
+  let centre: Float64Array | undefined = options.centre ? options.centreVector : undefined;
+  if (options.centre && !centre) {
     const raw = toRows(all, dim, undefined, 'reference voice');
     centre = new Float64Array(dim);
     meanRowsInto(raw, dim, 0, all.length, centre, 0);

@@ -4,3 +4,4 @@ export * from './features.js';
 export * from './voices.js';
 export * from './embedding-cache.js';
 export * from './embed-voices.js';
+export * from './normalize.js';
