@@ -94,7 +94,9 @@ crashTest(
       clientId: 'crash-dashboard',
       clean: false,
     });
-    const member = (await groupSpeakers('target-member'))[1] as GroupSpeaker;
+    const member = (await groupSpeakers('target-member')).find(
+      (s) => s.speaker === 'SPEAKER0461',
+    ) as GroupSpeaker;
     let first: ReturnType<typeof spawnDaemon> | undefined;
     let second: ReturnType<typeof spawnDaemon> | undefined;
     try {

@@ -19,11 +19,19 @@ import { makeFakeRecorder } from './helpers/fake-recorder.js';
 import { makeTestCertificates, Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
 import { Observer } from './helpers/mqtt-observer.js';
 
+/** A target-member speaker (audited with its 10 training utterances, r = 1). */
+const MEMBER = process.env.SLMIA_TEST_MEMBER ?? 'SPEAKER0111';
+/** A target-nonmember speaker (audited with 10 held-out utterances). */
+const NONMEMBER = process.env.SLMIA_TEST_NONMEMBER ?? 'SPEAKER0006';
+
 test.serial.before(async (t) => {
   if (NO_PIPELINE) return;
   const { auditor, close } = await openTestAuditor();
-  const member = (await groupSpeakers('target-member'))[0] as GroupSpeaker;
-  const nonmember = (await groupSpeakers('target-nonmember'))[0] as GroupSpeaker;
+  // Known speakers of the canonical split that the tdnn-ce attack classifies confidently (p ≈ 0.99 / 0.01).
+  const member = (await groupSpeakers('target-member')).find((s) => s.speaker === MEMBER) as GroupSpeaker;
+  const nonmember = (await groupSpeakers('target-nonmember')).find(
+    (s) => s.speaker === NONMEMBER,
+  ) as GroupSpeaker;
   // The verdicts the pipeline gives when called directly: the daemon must deliver exactly these.
   const direct = {
     member: await auditor.auditFiles(
