@@ -89,10 +89,11 @@ async function demoRequest(
     const speakers = speakersOfGroup(split, await readUtterances(dir), 'target-member');
     const s = speakers[0];
     if (s) {
-      const files = [...s.train, ...s.heldout].map((u) => u.path);
+      // Its training utterances (mixing ratio r = 1): the case the attack was calibrated to detect.
+      const files = s.train.map((u) => u.path);
       return {
         request: { transaction, speaker: s.speaker, files },
-        note: `${s.speaker}: ${files.length} utterances from ${dir}; the canonical split says target-member (trained on)`,
+        note: `${s.speaker}: its ${files.length} training utterances (r = 1) from ${dir}; the canonical split says target-member (trained on)`,
       };
     }
   }
