@@ -131,5 +131,20 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   );
   await w2.finish(recovered[0] as SpoolBatch, false);
   t.deepEqual(readdirSync(join(dir, '.processing')), []);
+  t.false(existsSync(join(dir, '.done')), 'audio deleted after the audit by default');
+  // retain_audio: the claimed folder is kept under .done/ instead.
+  const w3 = new SpoolWatcher({
+    dir,
+    pollMs: 60_000,
+    canAccept: () => true,
+    onBatch: (b) => batches.push(b),
+  });
+  await w3.start();
+  await w3.scan();
+  const third = batches.at(-1) as SpoolBatch;
+  t.is(third.speaker, 'SPEAKER0003');
+  await w3.finish(third, true);
+  t.true(existsSync(join(dir, '.done', `SPEAKER0003@${third.transaction}`, 'a.wav')));
   w2.stop();
+  w3.stop();
 });
