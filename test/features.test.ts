@@ -2,12 +2,14 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
+  applyNorm,
   buildReferenceBank,
   computeFeatures,
   FEATURE_NAMES,
   FeatureError,
   featureIndex,
   LIST_NAMES,
+  referenceNorm,
 } from '../src/features/index.js';
 import { goldenDir, hasGolden } from './helpers/data.js';
 
@@ -123,4 +125,27 @@ test('centring subtracts the reference mean; cosine features change, fewer than 
       ),
     { instanceOf: FeatureError },
   );
+});
+
+test('reference z-norm: leave-one-out features of the reference speakers become mean 0, std 1', (t) => {
+  let seed = 5;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const speakers = Array.from({ length: 6 }, () =>
+    Array.from({ length: 4 }, () => [rnd(), rnd(), rnd(), rnd()]),
+  );
+  const norm = referenceNorm(speakers, { similarity: 'cosine', centre: true }, 2);
+  t.is(norm.samples, 12); // 6 speakers × 2 disjoint pairs of voices
+  const full = buildReferenceBank(speakers, { similarity: 'cosine', centre: true });
+  const rows = speakers.flatMap((voices, k) => {
+    const bank = buildReferenceBank(
+      speakers.filter((_, j) => j !== k),
+      { similarity: 'cosine', centre: true, centreVector: full.centre },
+    );
+    return [0, 2].map((s) => applyNorm(computeFeatures(voices.slice(s, s + 2), bank).features, [norm], 2));
+  });
+  const f = featureIndex('intra.pairs.mean');
+  const m = rows.reduce((a, r) => a + r[f], 0) / rows.length;
+  const sd = Math.sqrt(rows.reduce((a, r) => a + (r[f] - m) ** 2, 0) / rows.length);
+  t.true(Math.abs(m) < 1e-9);
+  t.true(Math.abs(sd - 1) < 1e-9);
 });
