@@ -18,7 +18,7 @@ interface CalibrateCliOptions {
   pad: string;
   attackModel: string;
   subsets: string;
-  centre?: boolean;
+  centre: boolean;
   targetFpr: string;
   features?: string;
   znorm?: boolean;
@@ -45,8 +45,13 @@ export function registerCalibrate(program: Command): void {
     )
     .option('--pad <none|wrap>', 'wrap-pad voices shorter than the chunk length (uniform batches)', 'wrap')
     .option('--attack-model <svm|logistic>', 'attack classifier', 'svm')
-    .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '2')
-    .option('--centre', 'embedding centring: subtract the reference speakers\u2019 mean embedding')
+    .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '4')
+    .option(
+      '--centre',
+      'embedding centring: subtract the reference speakers\u2019 mean embedding (default)',
+      true,
+    )
+    .option('--no-centre', 'no embedding centring')
     .option('--znorm', 'reference z-normalisation of the features (per model, from the reference speakers)')
     .option(
       '--features <prefixes>',
@@ -88,7 +93,7 @@ export function registerCalibrate(program: Command): void {
           subsets: parsePositive('--subsets', opts.subsets),
           kind: opts.attackModel,
           targetFpr: parsePositive('--target-fpr', opts.targetFpr),
-          centre: opts.centre ?? false,
+          centre: opts.centre,
           referenceVoices: parsePositive('--reference-voices', opts.referenceVoices),
           seed: Number(opts.seed),
           znorm: opts.znorm ?? false,
