@@ -51,6 +51,8 @@ export function recordPcm(
       ...(o.device ? { device: o.device } : {}),
     });
     const chunks: Buffer[] = [];
+    let stderr = '';
+    rec.process.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
     let got = 0;
     let done = false;
     const finish = (err?: Error): void => {
@@ -65,8 +67,16 @@ export function recordPcm(
       if (err) return reject(err);
       const pcm = Buffer.concat(chunks).subarray(0, want - (want % 2));
       const whole = pcm.subarray(0, pcm.length - (pcm.length % 2));
-      if (whole.length === 0)
-        return reject(new AudioError(label, 'empty', `recorder "${o.recorder}" produced no audio`));
+      if (whole.length === 0) {
+        const why = stderr.trim().split('\n').slice(-2).join(' ').slice(0, 300);
+        return reject(
+          new AudioError(
+            label,
+            'empty',
+            `recorder "${o.recorder}" produced no audio${why ? ` (${why})` : ''}`,
+          ),
+        );
+      }
       resolvePcm(whole);
     };
     // Never wait more than the utterance plus a grace period.
