@@ -18,10 +18,12 @@ export type AudioErrorReason =
   | 'not-found'
   | 'empty'
   | 'truncated-header'
+  | 'truncated'
   | 'unsupported-encoding'
   | 'zero-channels'
   | 'non-finite'
   | 'too-short'
+  | 'too-long'
   | 'decode-failed';
 
 /** An audio file or stream that cannot be used; `file` is the path (or a stream label). */
@@ -59,5 +61,12 @@ export class DatasetError extends SlmiaError {
   constructor(file: string, detail: string, options?: { cause?: unknown }) {
     super('dataset.invalid', `${file}: ${detail}`, options);
     this.file = file;
+  }
+}
+
+/** A command-line option or argument with an invalid value; the message names the option. */
+export class UsageError extends SlmiaError {
+  constructor(detail: string) {
+    super('usage.invalid', detail);
   }
 }

@@ -1,11 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wavefile from 'wavefile';
 import {
   decodeAudioFile,
   decodePcmS16le,
+  expandAudioPaths,
   loadClip,
   resample,
   splitVoiceChunks,
@@ -52,6 +53,31 @@ for (const [depth, bits, encode] of cases) {
     ramp.forEach((v, i) => t.true(Math.abs((audio.samples[i] as number) - v) <= tol + 1e-7, `sample ${i}`));
   });
 }
+
+test('64-bit float and WAVE_FORMAT_EXTENSIBLE (3-channel 24-bit) WAV decode', async (t) => {
+  const f64 = await decodeAudioFile(writeWav('f64.wav', 1, 8000, '64', [0.5, -0.25]));
+  t.deepEqual(Array.from(f64.samples), [0.5, -0.25]);
+  const ext = await decodeAudioFile(
+    writeWav('ext.wav', 3, 16000, '24', [
+      [4194304, 0],
+      [0, -4194304],
+      [-4194304, 0],
+    ]),
+  );
+  t.is(ext.channels, 3);
+  t.true(
+    Math.abs((ext.samples[0] as number) - 0) < 1e-7 && Math.abs((ext.samples[1] as number) + 1 / 6) < 1e-7,
+  );
+});
+
+dataTest('a FLAC file cut in half is reported as truncated', async (t) => {
+  const bytes = readFileSync(utterancePath('SPEAKER0001', '000010035'));
+  const half = join(dir, 'half.flac');
+  writeFileSync(half, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  const err = await t.throwsAsync(decodeAudioFile(half), { instanceOf: AudioError });
+  t.is(err?.reason, 'truncated');
+  t.regex(err?.message ?? '', /declares 32000 samples/);
+});
 
 test('multi-channel WAV is mixed to the mono mean', async (t) => {
   const path = writeWav('stereo.wav', 2, 8000, '16', [
@@ -134,6 +160,18 @@ test('bad files get typed errors naming the file', async (t) => {
   const corruptFlac = join(dir, 'corrupt.flac');
   writeFileSync(corruptFlac, Buffer.concat([Buffer.from('fLaC'), Buffer.alloc(200, 7)]));
   await expectAudioError(t, 'decode-failed', corruptFlac)(decodeAudioFile(corruptFlac));
+
+  const cut = join(dir, 'data-cut.wav');
+  const long = writeWav('long.wav', 1, 16000, '16', new Array(1000).fill(1000));
+  writeFileSync(cut, (await import('node:fs')).readFileSync(long).subarray(0, 44 + 500));
+  await expectAudioError(t, 'truncated', cut)(decodeAudioFile(cut));
+
+  const inf = writeWav('inf.wav', 1, 16000, '32f', [0.1, Number.POSITIVE_INFINITY]);
+  await expectAudioError(t, 'non-finite', inf)(decodeAudioFile(inf));
+
+  const emptyDir = mkdtempSync(join(tmpdir(), 'slmia-empty-'));
+  const dirErr = await t.throwsAsync(expandAudioPaths([emptyDir]), { instanceOf: AudioError });
+  t.is(dirErr?.reason, 'not-found');
 
   const short = writeWav('short.wav', 1, 16000, '16', new Array(800).fill(1000));
   await expectAudioError(t, 'too-short', short)(loadClip(short, { sampleRate: 16000, minSeconds: 0.1 }));

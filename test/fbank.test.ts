@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeAudioFile } from '../src/audio/index.js';
 import { fbankFrameCount, kaldiFbank } from '../src/frontend/index.js';
+import { projectRoot } from '../src/paths.js';
 import { goldenDir, hasGolden, speechocean } from './helpers/data.js';
 
 interface GoldenClip {
@@ -61,3 +62,34 @@ test('fbank of digital silence is the log floor everywhere', (t) => {
   t.is(fb.frames, 8);
   t.true(fb.data.every((v) => Math.abs(v - Math.log(1.1920928955078125e-7)) < 1e-5));
 });
+
+interface RateGolden {
+  num_samples: number;
+  num_frames: number;
+  first_frames: number[][];
+}
+
+const rates = JSON.parse(
+  readFileSync(resolve(projectRoot, 'test', 'golden', 'fbank-rates.json'), 'utf8'),
+) as {
+  rates: Record<string, RateGolden>;
+};
+
+for (const [rate, g] of Object.entries(rates.rates)) {
+  test(`fbank matches torchaudio at ${rate} Hz (frame length/shift truncated to whole samples)`, (t) => {
+    const sr = Number(rate);
+    const x = Float32Array.from(
+      { length: g.num_samples },
+      (_, i) =>
+        0.3 * Math.sin((2 * Math.PI * 220 * i) / sr) +
+        0.1 * Math.sin((2 * Math.PI * 1375 * i) / sr + 0.5) +
+        0.05 * Math.sin(i * 1.7),
+    );
+    const fb = kaldiFbank(x, { sample_frequency: sr, num_mel_bins: 40 });
+    t.is(fb.frames, g.num_frames);
+    t.true(
+      maxAbsDiff(fb.data, 40, g.first_frames) < TOL,
+      `max diff ${maxAbsDiff(fb.data, 40, g.first_frames)}`,
+    );
+  });
+}

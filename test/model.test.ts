@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadClip } from '../src/audio/index.js';
-import { ManifestError } from '../src/errors.js';
+import { AudioError, ManifestError, ModelError } from '../src/errors.js';
 import { embedFiles, loadSpeakerModel, parseManifest, readManifest } from '../src/model/index.js';
 import { projectRoot } from '../src/paths.js';
 import { dataTest, fixtureModel, speechocean, utterancePath } from './helpers/data.js';
@@ -89,6 +89,22 @@ test('manifest/ONNX mismatches are rejected at load, naming the field', async (t
     ),
     'output.quantization.type',
   );
+  const badZero = {
+    ...structuredClone(fixture),
+    output: { name: 'embedding', quantization: { type: 'int8', scale: 0.1, zero_point: 200 } },
+  };
+  t.is(
+    t.throws(() => parseManifest(badZero, 'x.json'), { instanceOf: ManifestError })?.field,
+    'output.quantization.zero_point',
+  );
+  const badMel = {
+    ...structuredClone(fixture),
+    frontend: { type: 'kaldi-fbank', low_freq: 20, high_freq: 9000 },
+  };
+  t.is(
+    t.throws(() => parseManifest(badMel, 'x.json'), { instanceOf: ManifestError })?.field,
+    'frontend.high_freq',
+  );
   const missing = join(dir, 'nope.json');
   const err = await t.throwsAsync(readManifest(missing), { instanceOf: ManifestError });
   t.is(err?.field, '(file)');
@@ -155,8 +171,15 @@ test('L2 normalisation option gives unit-norm embeddings', async (t) => {
 
 test('a clip shorter than one frame is a typed model error naming the clip', async (t) => {
   const model = await loadSpeakerModel(fixtureModel, { threads: 1 });
-  const err = await t.throwsAsync(model.embed([new Float32Array(100)], ['tiny.wav']));
+  const err = await t.throwsAsync(model.embed([new Float32Array(100)], ['tiny.wav']), {
+    instanceOf: ModelError,
+  });
   t.regex(err?.message ?? '', /tiny\.wav/);
+  const long = await t.throwsAsync(model.embed([new Float32Array(31 * 16000)], ['long.wav']), {
+    instanceOf: AudioError,
+  });
+  t.is(long?.reason, 'too-long');
+  t.regex(long?.message ?? '', /long\.wav: 31\.00 s/);
   await model.close();
 });
 
@@ -209,4 +232,10 @@ test('CLI reports bad input with exit code 2 and the file name', async (t) => {
   const e = err as unknown as { code: number; stderr: string };
   t.is(e.code, 2);
   t.regex(e.stderr, /bad\.wav/);
+  const usage = await t.throwsAsync(
+    run(process.execPath, [cli, 'embed', '--model', fixtureModel, '--chunk-seconds', 'abc', bad]),
+  );
+  const u = usage as unknown as { code: number; stderr: string };
+  t.is(u.code, 2);
+  t.is(u.stderr.trim(), 'slmia: --chunk-seconds: expected a positive number of seconds, got "abc"');
 });

@@ -11,7 +11,7 @@ export const AUDIO_EXTENSIONS = ['.wav', '.flac'];
 /**
  * Expand files and directories (recursively) into audio file paths; files named explicitly are kept whatever
  * their extension, directories contribute `.wav`/`.flac` files in sorted order.
- * @throws AudioError `not-found` for a path that does not exist
+ * @throws AudioError `not-found` for a path that does not exist or a folder without audio files
  */
 export async function expandAudioPaths(paths: string[]): Promise<string[]> {
   const out: string[] = [];
@@ -23,18 +23,32 @@ export async function expandAudioPaths(paths: string[]): Promise<string[]> {
       throw new AudioError(p, 'not-found', 'no such file or directory', { cause: err });
     }
     if (info.isDirectory()) {
-      const entries = (await readdir(p, { withFileTypes: true })).sort((a, b) =>
-        a.name.localeCompare(b.name),
-      );
-      const files = entries.filter(
-        (e) => e.isFile() && AUDIO_EXTENSIONS.includes(extname(e.name).toLowerCase()),
-      );
-      out.push(...files.map((e) => join(p, e.name)));
-      const dirs = entries.filter((e) => e.isDirectory()).map((e) => join(p, e.name));
-      if (dirs.length > 0) out.push(...(await expandAudioPaths(dirs)));
+      const found = await expandDirectory(p);
+      if (found.length === 0) {
+        throw new AudioError(p, 'not-found', `folder holds no ${AUDIO_EXTENSIONS.join('/')} files`);
+      }
+      out.push(...found);
     } else {
       out.push(p);
     }
   }
   return out;
+}
+
+/** Byte-order comparison (locale independent, so file order is the same on every machine). */
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Audio files below `dir`, recursively, sorted by name; symbolic links are followed. */
+async function expandDirectory(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).sort(byName);
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined); // a dangling link is skipped
+    if (info?.isDirectory()) dirs.push(path);
+    else if (info?.isFile() && AUDIO_EXTENSIONS.includes(extname(name).toLowerCase())) files.push(path);
+  }
+  for (const d of dirs) files.push(...(await expandDirectory(d)));
+  return files;
 }

@@ -11,7 +11,8 @@ const { ConverterType, create } = libsamplerate;
  * @param samples `[numSamples] float32` in [-1, 1)
  * @param fromRate input rate, Hz
  * @param toRate output rate, Hz
- * @returns `[round(numSamples * toRate / fromRate)] float32`; the input itself when the rates are equal
+ * @returns `[≈ numSamples * toRate / fromRate] float32`; the input itself when the rates are equal. Inputs over
+ *   4 MB (≈ 1 M samples) go through libsamplerate's chunked path and may come back a few dozen samples short.
  * @throws Error when a rate is not a positive finite number
  */
 export async function resample(
@@ -23,10 +24,14 @@ export async function resample(
     throw new RangeError(`resample: sample rates must be positive, got ${fromRate} Hz -> ${toRate} Hz`);
   }
   if (fromRate === toRate) return samples;
-  const src = await create(1, fromRate, toRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
-  try {
-    return src.simple(samples);
-  } finally {
-    src.destroy();
+  const key = `${fromRate}->${toRate}`;
+  let converter = converters.get(key);
+  if (!converter) {
+    converter = create(1, fromRate, toRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
+    converters.set(key, converter);
   }
+  return (await converter).simple(samples);
 }
+
+/** One libsamplerate converter per rate pair, kept for the life of the process (`simple` keeps no state). */
+const converters = new Map<string, ReturnType<typeof create>>();

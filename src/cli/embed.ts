@@ -1,5 +1,6 @@
 /** `slmia embed`: audio files/dirs → speaker embeddings, batched, with the query count. */
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { embedFiles, loadSpeakerModel } from '../model/index.js';
 
 interface EmbedOptions {
@@ -24,7 +25,9 @@ export function registerEmbed(program: Command): void {
     .action(async (audio: string[], opts: EmbedOptions) => {
       const chunkSeconds = opts.chunkSeconds === undefined ? undefined : Number(opts.chunkSeconds);
       if (chunkSeconds !== undefined && !(chunkSeconds > 0)) {
-        throw new Error(`--chunk-seconds: expected a positive number of seconds, got "${opts.chunkSeconds}"`);
+        throw new UsageError(
+          `--chunk-seconds: expected a positive number of seconds, got "${opts.chunkSeconds}"`,
+        );
       }
       const model = await loadSpeakerModel(opts.model);
       try {

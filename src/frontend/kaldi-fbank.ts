@@ -5,7 +5,10 @@
  */
 import FFT from 'fft.js';
 
-/** Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). */
+/**
+ * Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). Not supported:
+ * `use_energy` (so `energy_floor` and `raw_energy` have no effect), `htk_compat`, VTLN warping, dither ≠ 0.
+ */
 export interface KaldiFbankOptions {
   /** Hz (default 16000). */
   sample_frequency: number;
@@ -19,7 +22,7 @@ export interface KaldiFbankOptions {
   preemphasis_coefficient: number;
   /** Subtract each frame's mean before pre-emphasis (default true). */
   remove_dc_offset: boolean;
-  /** Only `povey` (Hann^0.85) and `hamming` are supported (default povey). */
+  /** `povey` (Hann^0.85, Kaldi's default), `hanning` or `hamming` (default povey). */
   window_type: 'povey' | 'hamming' | 'hanning';
   /** Lowest mel bin edge, Hz (default 20). */
   low_freq: number;
@@ -37,7 +40,10 @@ export interface KaldiFbankOptions {
   dither: 0;
   /** Waveform scale applied before analysis: 32768 gives Kaldi's 16-bit integer range (default 32768). */
   input_scale: number;
-  /** Per-utterance cepstral (feature) mean normalisation over frames (default false). */
+  /**
+   * Per-utterance cepstral (feature) mean normalisation over frames. Off here, as in torchaudio
+   * (`subtract_mean=False`); model manifests default it to on, since the lab's models are trained with CMN.
+   */
   cmn: boolean;
 }
 
@@ -71,11 +77,16 @@ export interface FbankFeatures {
   bins: number;
 }
 
+/** Samples in `ms` milliseconds, truncated as Kaldi and torchaudio do: `int(sample_frequency * ms * 0.001)`. */
+function frameSamples(sampleFrequency: number, ms: number): number {
+  return Math.trunc(sampleFrequency * ms * 0.001);
+}
+
 /** Number of frames for `numSamples` samples (snip_edges): `1 + floor((numSamples - window) / shift)`, or 0. */
 export function fbankFrameCount(numSamples: number, options: Partial<KaldiFbankOptions> = {}): number {
   const o = { ...KALDI_FBANK_DEFAULTS, ...options };
-  const win = Math.round((o.sample_frequency * o.frame_length) / 1000);
-  const shift = Math.round((o.sample_frequency * o.frame_shift) / 1000);
+  const win = frameSamples(o.sample_frequency, o.frame_length);
+  const shift = frameSamples(o.sample_frequency, o.frame_shift);
   return numSamples < win ? 0 : 1 + Math.floor((numSamples - win) / shift);
 }
 
@@ -98,8 +109,8 @@ function planFor(o: KaldiFbankOptions): Plan {
   const key = JSON.stringify(o);
   const cached = plans.get(key);
   if (cached) return cached;
-  const win = Math.round((o.sample_frequency * o.frame_length) / 1000);
-  const shift = Math.round((o.sample_frequency * o.frame_shift) / 1000);
+  const win = frameSamples(o.sample_frequency, o.frame_length);
+  const shift = frameSamples(o.sample_frequency, o.frame_shift);
   const fftSize = o.round_to_power_of_two ? 2 ** Math.ceil(Math.log2(win)) : win;
   const window = new Float64Array(win);
   for (let n = 0; n < win; n++) {

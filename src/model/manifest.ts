@@ -97,6 +97,28 @@ export const ModelManifestSchema = z
         message: `front-end "${m.frontend.type}" needs layout "${wantLayout}"`,
       });
     }
+    if (m.frontend.type === 'kaldi-fbank') {
+      const nyquist = m.sample_rate / 2;
+      const high = m.frontend.high_freq <= 0 ? nyquist + m.frontend.high_freq : m.frontend.high_freq;
+      if (!(m.frontend.low_freq < high && high <= nyquist)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['frontend', 'high_freq'],
+          message: `mel range must satisfy low_freq (${m.frontend.low_freq}) < high_freq (${high}) ≤ sample_rate/2 (${nyquist}) Hz`,
+        });
+      }
+    }
+    const q = m.output.quantization;
+    if (q) {
+      const [lo, hi] = q.type === 'int8' ? [-128, 127] : [0, 255];
+      if (q.zero_point < lo || q.zero_point > hi) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['output', 'quantization', 'zero_point'],
+          message: `${q.type} zero point must lie in [${lo}, ${hi}]`,
+        });
+      }
+    }
     if (m.max_seconds < m.min_seconds) {
       ctx.addIssue({ code: 'custom', path: ['max_seconds'], message: 'must be ≥ min_seconds' });
     }

@@ -4,7 +4,7 @@
  */
 import { cpus } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { ManifestError, ModelError } from '../errors.js';
+import { AudioError, ManifestError, ModelError } from '../errors.js';
 import { runFrontend, type FrontendOutput } from '../frontend/index.js';
 import { readManifest, type LoadedManifest, type ModelManifest } from './manifest.js';
 
@@ -40,7 +40,8 @@ export interface SpeakerModel {
    * Embed clips in as few queries as possible: clips whose model input has the same shape are batched
    * together (up to `max_batch` per query); clips of different lengths are never padded.
    * @param clips `[numSamples] float32` each, at `manifest.sample_rate` Hz
-   * @param labels optional names of the clips for error messages
+   * @param labels optional names of the clips for error messages, parallel to `clips`
+   * @throws AudioError `too-long` when a clip is longer than the manifest's `max_seconds`
    * @throws ModelError when a clip is too short for one frame or the session fails
    */
   embed(clips: Float32Array[], labels?: string[]): Promise<EmbedResult>;
@@ -85,6 +86,14 @@ export function checkManifestAgainstSession(
       file,
       'input.layout',
       `layout "${manifest.input.layout}" needs rank ${rank}, ONNX input "${input.name}" has rank ${input.shape.length} [${input.shape.join(', ')}]`,
+    );
+  }
+  const batchDim = input.shape[0];
+  if (typeof batchDim === 'number' && batchDim !== -1 && batchDim < manifest.max_batch) {
+    throw new ManifestError(
+      file,
+      'max_batch',
+      `manifest allows ${manifest.max_batch} clips per query but ONNX input "${input.name}" has a fixed batch size of ${batchDim}`,
     );
   }
   if (input.type !== 'float32') {
@@ -195,6 +204,15 @@ class OnnxSpeakerModel implements SpeakerModel {
     const m = this.manifest;
     const t0 = performance.now();
     const features: FrontendOutput[] = clips.map((samples, i) => {
+      const seconds = samples.length / m.sample_rate;
+      if (seconds > m.max_seconds) {
+        const label = labels?.[i] ?? `clip ${i}`;
+        throw new AudioError(
+          label,
+          'too-long',
+          `${seconds.toFixed(2)} s of audio; the model takes at most ${m.max_seconds} s per clip (use voice chunk splitting)`,
+        );
+      }
       const f = runFrontend(samples, m.frontend, m.sample_rate);
       if (f.shape.some((d) => d === 0)) {
         const label = labels?.[i] ?? `clip ${i}`;
@@ -223,12 +241,12 @@ class OnnxSpeakerModel implements SpeakerModel {
         batch.forEach((idx, b) => data.set((features[idx] as FrontendOutput).data, b * size));
         const out = await this.run(new ort.Tensor('float32', data, [batch.length, ...shape]), batch.length);
         queries++;
+        this.totalQueries++;
         batch.forEach((idx, b) => {
           embeddings[idx] = out.subarray(b * m.embedding_dim, (b + 1) * m.embedding_dim);
         });
       }
     }
-    this.totalQueries += queries;
     return { embeddings, queries, timings: { frontendMs: t1 - t0, inferenceMs: performance.now() - t1 } };
   }
 
