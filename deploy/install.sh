@@ -98,6 +98,15 @@ if [ -n "$want_arch" ] && [ "$want_arch" != "$host_arch" ]; then
   die "this tarball is for linux-$want_arch but this machine is $(uname -m); use slmia-linux-$host_arch.tar.gz"
 fi
 command -v useradd >/dev/null 2>&1 || die "useradd missing (Debian package passwd)"
+# The sqlite3 addon is built against Debian 12's glibc (see README.md, "Compatibility").
+glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc \([0-9]*\.[0-9]*\).*/\1/p')
+if [ -n "$glibc" ]; then
+  major=${glibc%%.*}
+  minor=${glibc#*.}
+  if [ "$major" -lt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -lt 34 ]; }; then
+    die "glibc $glibc is too old: slmia needs glibc >= 2.34 (Debian 12 / Raspberry Pi OS bookworm, Ubuntu 22.04 / JetPack 6)"
+  fi
+fi
 
 # --- user -----------------------------------------------------------------------------------------------
 if ! getent passwd "$SERVICE_USER" >/dev/null; then
