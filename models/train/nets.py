@@ -127,6 +127,28 @@ class ResNetASP(nn.Module):
         return self.aam(emb, labels)
 
 
+def lstm_as_conv(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    """nn.LSTM forward (batch_first, zero initial state, gate order i, f, g, o) with the matrix products done
+    as 1x1 convolutions. `[B, T, in]` → last layer's outputs `[B, T, hidden]`."""
+    B, T, _ = x.shape
+    for layer in range(lstm.num_layers):
+        w_ih = getattr(lstm, f"weight_ih_l{layer}")
+        w_hh = getattr(lstm, f"weight_hh_l{layer}").unsqueeze(2)
+        bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+        xp = F.conv1d(x.transpose(1, 2), w_ih.unsqueeze(2), bias)  # [B, 4H, T]
+        h = x.new_zeros(B, lstm.hidden_size)
+        c = x.new_zeros(B, lstm.hidden_size)
+        outs = []
+        for xt in xp.unbind(2):  # unbind: one gradient stack in backward, not T full-size slices
+            g = xt + F.conv1d(h.unsqueeze(2), w_hh).squeeze(2)
+            i, f, gg, o = g.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        x = torch.stack(outs, dim=1)
+    return x
+
+
 class LSTMDVector(nn.Module):
     def __init__(self, n_classes: int = 0, hidden: int = 256, layers: int = 3, emb_dim: int = 256) -> None:
         super().__init__()
@@ -137,9 +159,14 @@ class LSTMDVector(nn.Module):
         self.b = nn.Parameter(torch.tensor(-5.0))
         self.emb_dim = emb_dim
 
+        # the Debian torch build has a generic (slow) BLAS but oneDNN convolutions: train and evaluate with
+        # `lstm_as_conv` (same weights, same equations); the ONNX export uses nn.LSTM (`fast = False`).
+        self.fast = True
+
     def embed(self, fbank: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(fbank)
-        return F.normalize(self.proj(out).mean(dim=1), dim=1)
+        out = lstm_as_conv(self.lstm, fbank) if self.fast else self.lstm(fbank)[0]
+        # the projection is linear, so projecting the frame average = averaging the projected frames
+        return F.normalize(self.proj(out.mean(dim=1)), dim=1)
 
     def ge2e_loss(self, emb: torch.Tensor, n_spk: int, n_utt: int):
         """GE2E softmax loss on `[n_spk * n_utt, D]` embeddings grouped by speaker. Returns (loss, accuracy)."""
