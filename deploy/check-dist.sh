@@ -7,7 +7,8 @@
 #   4. `audit --json`                of one real speaker: same verdict, |Δ probability| ≤ 1e-3, and a
 #                                    SQLite embedding cache written (the sqlite3 addon works)
 #                                    (skipped, with a message, while the build has no `audit` command).
-# 3 and 4 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
+#   5. `daemon --demo` (x64)         microphone path: node-record-lpcm16 → fake `arecord` → verdict over MQTT.
+# 3–5 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
 # Timings (wall seconds; arm64 ones are EMULATED on x86-64, not hub figures) go to build/dist/check/report.txt.
 #
 #   deploy/check-dist.sh [speaker]     default: SPEAKER0005 (speechocean762, a target-member of the split)
@@ -159,4 +160,24 @@ node -e '
   console.log(`dist-check: audit stage seconds arm64: ${t(b)} (qemu-user emulation)`);
   if (a.verdict !== b.verdict || !(d <= 1e-3)) process.exit(1);
 ' "$WORK/audit.x64.out" "$WORK/audit.arm64.out" | tee -a "$report" || fail "audit: x64 and arm64 disagree"
+
+# 5. Microphone path of the bundled daemon (x64; the JS bundle is the same file in both executables):
+# `daemon --demo` without data records 3 utterances through node-record-lpcm16 → a fake `arecord` on PATH
+# that streams real speech (test/helpers/fake-recorder.ts), and must print a verdict received over MQTT.
+fake_dir=$(node --import=tsx --input-type=module -e '
+  const { readdirSync } = await import("node:fs");
+  const { makeFakeRecorder } = await import(process.argv[1]);
+  const d = process.argv[2];
+  const r = await makeFakeRecorder(readdirSync(d).sort().slice(0, 3).map((f) => `${d}/${f}`), "arecord");
+  console.log(r.dir);
+' "$ROOT/test/helpers/fake-recorder.ts" "$SPK_DIR")
+mkdir -p "$WORK/mic"
+printf 'data_dir: %s\nspool:\n  dir: %s\nmqtt:\n  embedded:\n    port: 0\nmicrophone:\n  recorder: arecord\n' \
+  "$WORK/mic" "$WORK/mic/spool" >"$WORK/mic/config.yaml"
+PATH="$fake_dir:$PATH" SLMIA_DATA_DIR=/nonexistent run x64 daemon-demo-mic daemon --demo --timeout 120 \
+  --config "$WORK/mic/config.yaml"
+grep -q '^verdict: microphone is a' "$WORK/daemon-demo-mic.x64.out" || fail "daemon --demo (microphone) printed no verdict"
+[ "$(grep -c arecord "$fake_dir/calls.log")" -ge 1 ] || fail "the fake arecord was never run"
+say "microphone: $(grep '^verdict:' "$WORK/daemon-demo-mic.x64.out") ($(grep -c . "$fake_dir/calls.log") arecord runs)"
+rm -rf "$fake_dir"
 cat "$report"
