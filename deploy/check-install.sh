@@ -33,6 +33,10 @@ command -v debootstrap >/dev/null || fail "debootstrap missing (apt-get install 
 # Everything below runs in a private mount namespace (unshare), so mounts vanish with this script even when
 # it is killed: nothing stays mounted inside build/ for a later `rm -rf build` to wander into.
 if [ -z "${SLMIA_INSTALL_CHECK_NS:-}" ]; then
+  if ! unshare --mount --propagation private true 2>/dev/null; then
+    say "SKIP: this machine does not allow a private mount namespace (unshare --mount; needs CAP_SYS_ADMIN)"
+    exit 0
+  fi
   exec unshare --mount --propagation private env SLMIA_INSTALL_CHECK_NS=1 "$0" "$@"
 fi
 
