@@ -46,6 +46,8 @@ RECIPES = {
         "loss": "GE2E softmax (10 speakers x 5 utterances per batch)",
         "epochs": 20, "lr": 1e-3, "weight_decay": 0.0, "batch": 50, "crop_frames": 100,
         "speeds": [1.0], "specaug": True,
+        # thousands of tiny per-frame ops: OpenMP with 2 threads is 10x slower than 1 on a shared machine
+        "threads": 1,
     },
 }
 GROUPS = {"target": ("target-member", "target-nonmember"), "shadow": ("shadow-member", "shadow-nonmember")}
@@ -246,7 +248,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
     ap.add_argument("--speakers", type=int, help="use only the first K speakers of each group (smoke runs)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, help="torch threads (default: the recipe's, else 2)")
     ap.add_argument("--out", help="output folder (default models/<arch>-<role>)")
     ap.add_argument("--set", action="append", default=[], help="recipe override key=json (experiments)")
     ap.add_argument("--checkpoint", help="export this checkpoint of the same recipe instead of training")
@@ -254,8 +256,9 @@ def main() -> None:
     ap.add_argument("--no-onnx-check", action="store_true", help="skip the onnxruntime-node check (needs npm ci)")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
     recipe = json.loads(json.dumps(RECIPES[args.arch]))
+    args.threads = args.threads or recipe.get("threads", 2)
+    torch.set_num_threads(args.threads)
     for kv in args.set:
         k, v = kv.split("=", 1)
         tgt = recipe["net"] if k.startswith("net.") else recipe
