@@ -51,7 +51,7 @@ models-deps:
 	@$(PY) -c 'import torch, torchaudio, onnx' 2>/dev/null || { \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends python3-torch python3-torchaudio python3-onnx; }
 
-# Retrain all six lab models and the int8 variant from scratch (fixed seeds; about 25 min on 2 cores).
+# Retrain all six lab models and the int8 variant from scratch (fixed seeds; about 85 min on 2 shared cores).
 models: models-deps deps
 	for arch in tdnn-ce resnet-aam lstm-ge2e; do for role in target shadow; do \
 	  $(PY) models/train/train.py --arch $$arch --role $$role || exit 1; done; done

@@ -10,7 +10,7 @@ NAMES = ["tdnn-ce-target", "tdnn-ce-shadow", "resnet-aam-target", "resnet-aam-sh
 
 def main() -> None:
     print("| model | architecture / loss | parameters | ONNX size | train acc | EER (non-member heldout) "
-          "| torch vs ORT max abs diff | train time (2 cores) |")
+          "| torch vs ORT max abs diff | train time (shared 2-core machine) |")
     print("|---|---|---|---|---|---|---|---|")
     for name in NAMES:
         path = os.path.join(ROOT, "models", name, "card.json")
