@@ -4,34 +4,11 @@
  * interface, so the shells stay thin and tests run the real pipeline through it.
  */
 import type { Clip } from '../audio/index.js';
+import type { AuditResult } from '../audit/index.js';
 import type { Db } from '../store/db.js';
 
-/** Stage timings reported by the pipeline, milliseconds. */
-export interface PipelineTimings {
-  decodeMs?: number;
-  frontendMs: number;
-  inferenceMs: number;
-  featuresMs: number;
-  attackMs: number;
-}
-
-/** What one audit returns (the agreed `AuditResult` of src/audit). */
-export interface AuditResult {
-  speaker: string;
-  verdict: 'member' | 'non-member';
-  probability: number;
-  threshold: number;
-  target_fpr: number;
-  voices: number;
-  queries: number;
-  model_sha256: string;
-  attack_id: string;
-  /** `[120] float64` SLMIA-SR features (never stored or published). */
-  features: Float64Array;
-  /** `[120] uint8` quantized features (stored). */
-  quantized: Uint8Array;
-  timings: PipelineTimings;
-}
+/** What one audit returns: the pipeline's own result type. */
+export type { AuditResult } from '../audit/index.js';
 
 /** Identity of the loaded model and attack, for `bridge/info`. */
 export interface AuditorInfo {
