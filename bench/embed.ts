@@ -35,7 +35,7 @@ const rate = model.manifest.sample_rate;
 const warm = await prepareAudio(await decodeAudioFile(utterances[0]!.path), { sampleRate: rate });
 await model.embed([warm.samples]);
 
-let t = performance.now();
+const t = performance.now();
 const clips: Clip[] = [];
 for (const u of utterances)
   clips.push(await prepareAudio(await decodeAudioFile(u.path), { sampleRate: rate }));
