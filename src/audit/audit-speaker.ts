@@ -179,6 +179,20 @@ export interface AuditResult {
   };
 }
 
+/** The verdict part of an {@link AuditResult}: what is stored and published (no features, no timings). */
+export type AuditVerdict = Pick<
+  AuditResult,
+  | 'speaker'
+  | 'verdict'
+  | 'probability'
+  | 'threshold'
+  | 'target_fpr'
+  | 'voices'
+  | 'queries'
+  | 'model_sha256'
+  | 'attack_id'
+>;
+
 /** Input of {@link auditSpeaker}. */
 export interface AuditInput {
   speaker: string;

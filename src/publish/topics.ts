@@ -5,6 +5,7 @@
  * features: only verdicts, counts, identities and timings.
  */
 import { z } from 'zod';
+import type { AuditVerdict } from '../audit/index.js';
 
 /** `<base>/bridge/state` (retained; `offline` is also the Last Will). */
 export interface BridgeState {
@@ -21,18 +22,7 @@ export interface BridgeInfo {
 }
 
 /** The verdict of one audit (the `data` of an ok response). */
-export interface Verdict {
-  speaker: string;
-  verdict: 'member' | 'non-member';
-  probability: number;
-  threshold: number;
-  target_fpr: number;
-  voices: number;
-  queries: number;
-  model_sha256: string;
-  attack_id: string;
-  audited_at: string;
-}
+export type Verdict = AuditVerdict & { audited_at: string };
 
 /** `<base>/<speaker>` (retained): the latest verdict for that speaker. */
 export type SpeakerState = Omit<Verdict, 'speaker'>;

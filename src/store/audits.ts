@@ -3,6 +3,7 @@
  * quantized SLMIA-SR features (120 bytes), query count, stage timings and the model/attack identity — never
  * audio, embeddings or float features.
  */
+import type { AuditVerdict } from '../audit/index.js';
 import type { Db } from './db.js';
 
 /** Where an audit request came from. */
@@ -20,20 +21,9 @@ export interface AuditTimings {
   totalMs?: number;
 }
 
-/** A successful audit's outcome, as stored (a structural subset of the audit pipeline's AuditResult). */
-export interface AuditOutcome {
-  verdict: 'member' | 'non-member';
-  probability: number;
-  threshold: number;
-  target_fpr: number;
-  voices: number;
-  queries: number;
-  model_sha256: string;
-  attack_id: string;
-  /** `[120] uint8` quantized features. */
-  quantized: Uint8Array;
-  timings: AuditTimings;
-}
+/** A successful audit's outcome, as stored: the pipeline's verdict (less the speaker, a column of its own),
+ * the `[120] uint8` quantized features and the stage timings. */
+export type AuditOutcome = Omit<AuditVerdict, 'speaker'> & { quantized: Uint8Array; timings: AuditTimings };
 
 /** One row to insert: either `outcome` (status ok) or `error` (status error). */
 export interface AuditInsert {
