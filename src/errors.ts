@@ -63,10 +63,3 @@ export class DatasetError extends SlmiaError {
     this.file = file;
   }
 }
-
-/** A command-line option or argument with an invalid value; the message names the option. */
-export class UsageError extends SlmiaError {
-  constructor(detail: string) {
-    super('usage.invalid', detail);
-  }
-}

@@ -1,7 +1,7 @@
 /** `slmia embed`: audio files/dirs → speaker embeddings, batched, with the query count. */
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
 import { embedFiles, loadSpeakerModel } from '../model/index.js';
+import { OptionError } from './lab-options.js';
 
 interface EmbedOptions {
   model: string;
@@ -25,8 +25,9 @@ export function registerEmbed(program: Command): void {
     .action(async (audio: string[], opts: EmbedOptions) => {
       const chunkSeconds = opts.chunkSeconds === undefined ? undefined : Number(opts.chunkSeconds);
       if (chunkSeconds !== undefined && !(chunkSeconds > 0)) {
-        throw new UsageError(
-          `--chunk-seconds: expected a positive number of seconds, got "${opts.chunkSeconds}"`,
+        throw new OptionError(
+          '--chunk-seconds',
+          `expected a positive number of seconds, got "${opts.chunkSeconds}"`,
         );
       }
       const model = await loadSpeakerModel(opts.model);
