@@ -1,7 +1,5 @@
 /** `slmia audit`: one speaker's membership verdict from a few audio files. */
 import type { Command } from 'commander';
-import { expandAudioPaths } from '../audio/index.js';
-import { auditFiles, openAuditContext } from '../audit/index.js';
 import { openCache } from './lab-options.js';
 
 interface AuditCliOptions {
@@ -29,6 +27,10 @@ export function registerAudit(program: Command): void {
     .option('--no-cache', 'do not use the embedding cache')
     .argument('<audio...>', 'audio files (WAV/FLAC) or folders of the speaker')
     .action(async (audio: string[], opts: AuditCliOptions) => {
+      const [{ expandAudioPaths }, { auditFiles, openAuditContext }] = await Promise.all([
+        import('../audio/files.js'),
+        import('../audit/audit-speaker.js'),
+      ]);
       const cache = await openCache(opts.cache);
       try {
         const ctx = await openAuditContext({

@@ -2,8 +2,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeBundle } from '../attack/index.js';
-import { runCalibration } from '../audit/index.js';
 import { speechoceanDir } from '../paths.js';
 import { OptionError, openCache, parseNumberList, parsePositive, progressBar } from './lab-options.js';
 
@@ -80,8 +78,12 @@ export function registerCalibrate(program: Command): void {
       const ratios = parseNumberList('--ratios', opts.ratios, (v) => v >= 0 && v <= 1, 'numbers in [0, 1]');
       const chunk =
         opts.chunkSeconds === 'none' ? undefined : parsePositive('--chunk-seconds', opts.chunkSeconds ?? '2');
+      const [{ writeBundle }, { runCalibration }] = await Promise.all([
+        import('../attack/bundle.js'),
+        import('../audit/calibrate.js'),
+      ]);
       const cache = await openCache(opts.cache);
-      const bar = progressBar(opts.progress);
+      const bar = await progressBar(opts.progress);
       try {
         const r = await runCalibration({
           shadowModel: opts.shadow,

@@ -1,6 +1,5 @@
 /** `slmia embed`: audio files/dirs → speaker embeddings, batched, with the query count. */
 import type { Command } from 'commander';
-import { embedFiles, loadSpeakerModel } from '../model/index.js';
 import { OptionError } from './lab-options.js';
 
 interface EmbedOptions {
@@ -30,6 +29,10 @@ export function registerEmbed(program: Command): void {
           `expected a positive number of seconds, got "${opts.chunkSeconds}"`,
         );
       }
+      const [{ loadSpeakerModel }, { embedFiles }] = await Promise.all([
+        import('../model/speaker-model.js'),
+        import('../model/embed-files.js'),
+      ]);
       const model = await loadSpeakerModel(opts.model);
       try {
         const result = await embedFiles(model, audio, { chunkSeconds, trim: opts.trim });

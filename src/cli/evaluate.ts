@@ -1,6 +1,5 @@
 /** `slmia evaluate`: paper-style evaluation of an attack bundle on a target model (report.md/json, roc.svg). */
 import type { Command } from 'commander';
-import { runEvaluation, writeReport } from '../audit/index.js';
 import { speechoceanDir } from '../paths.js';
 import { OptionError, openCache, parseNumberList, progressBar } from './lab-options.js';
 
@@ -43,8 +42,12 @@ export function registerEvaluate(program: Command): void {
       const voices = opts.voices
         ? parseNumberList('--voices', opts.voices, (v) => Number.isInteger(v) && v >= 2, 'integers ≥ 2')
         : undefined;
+      const [{ runEvaluation }, { writeReport }] = await Promise.all([
+        import('../audit/evaluate.js'),
+        import('../audit/report.js'),
+      ]);
       const cache = await openCache(opts.cache);
-      const bar = progressBar(opts.progress);
+      const bar = await progressBar(opts.progress);
       try {
         const rep = await runEvaluation({
           targetModel: opts.target,

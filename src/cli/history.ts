@@ -2,10 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../daemon/config.js';
 import { SlmiaError } from '../errors.js';
-import { listAudits } from '../store/audits.js';
-import { Db } from '../store/db.js';
 
 interface HistoryOptions {
   config?: string;
@@ -29,6 +26,11 @@ export function registerHistory(program: Command): void {
     .option('--limit <n>', 'at most n audits', '50')
     .option('--json', 'print JSON lines (one audit per line)')
     .action(async (opts: HistoryOptions) => {
+      const [{ loadConfig }, { listAudits }, { Db }] = await Promise.all([
+        import('../daemon/config.js'),
+        import('../store/audits.js'),
+        import('../store/db.js'),
+      ]);
       const path = opts.db ?? join(loadConfig(opts.config).data_dir, 'slmia.db');
       if (!existsSync(path))
         throw new SlmiaError(

@@ -1,6 +1,5 @@
 /** `slmia inspect-model <model.json>`: the validated manifest and the ONNX inputs/outputs found. */
 import type { Command } from 'commander';
-import { loadSpeakerModel } from '../model/index.js';
 
 export function registerInspectModel(program: Command): void {
   program
@@ -9,6 +8,7 @@ export function registerInspectModel(program: Command): void {
     .argument('<model.json>', 'model manifest')
     .option('--json', 'machine-readable output')
     .action(async (manifestPath: string, opts: { json?: boolean }) => {
+      const { loadSpeakerModel } = await import('../model/speaker-model.js');
       const model = await loadSpeakerModel(manifestPath, { threads: 1 });
       try {
         const report = {
