@@ -13,7 +13,7 @@ const tmp = (): string => mkdtempSync(join(tmpdir(), 'slmia-cfg-'));
 test('defaults: embedded broker on 127.0.0.1:1883, models from models/, base topic slmia, HA off', (t) => {
   const c = parseConfig({}, '<defaults>', projectRoot, {});
   t.is(c.mqtt.url, undefined);
-  t.deepEqual(c.mqtt.embedded, { host: '127.0.0.1', port: 1883 });
+  t.deepEqual(c.mqtt.embedded, { host: '127.0.0.1', port: 1883, users: [] });
   t.is(c.mqtt.base_topic, 'slmia');
   t.is(c.model, resolve(projectRoot, DEFAULT_MODEL));
   t.is(c.attack, resolve(projectRoot, DEFAULT_ATTACK));
@@ -26,6 +26,8 @@ test('defaults: embedded broker on 127.0.0.1:1883, models from models/, base top
 test('YAML file: relative paths resolve against the file, env overrides the secrets', (t) => {
   const dir = tmp();
   const file = join(dir, 'config.yaml');
+  mkdirSync(join(dir, 'certs'));
+  writeFileSync(join(dir, 'certs', 'ca.pem'), '');
   writeFileSync(
     file,
     'mqtt:\n  url: mqtts://broker.lan:8883\n  username: hub\n  ca: certs/ca.pem\ndata_dir: state\nmicrophone:\n  recorder: arecord\n',
@@ -118,9 +120,9 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   t.true(existsSync(join(dir, '.processing', 'SPEAKER0001@tx-42', 'a.wav')));
   t.true(existsSync(join(dir, 'SPEAKER0003')), 'not claimed while the queue is full');
   t.deepEqual(rejected, ['bridge']);
-  t.deepEqual(await SpoolWatcher.files(batches[0] as SpoolBatch), [
-    join(dir, '.processing', 'SPEAKER0001@tx-42', 'a.wav'),
-  ]);
+  t.false(existsSync(join(dir, 'bridge')));
+  t.false(existsSync(join(dir, '.rejected')), 'rejected audio deleted (retain_audio false)');
+  t.deepEqual(readdirSync(join(dir, '.processing', 'SPEAKER0001@tx-42')), ['.ready', 'a.wav']);
   w.stop();
   // A restart recovers the claimed-but-unfinished folder.
   const w2 = new SpoolWatcher({ dir, pollMs: 60_000, canAccept: () => false, onBatch: () => undefined });
@@ -147,4 +149,82 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   t.true(existsSync(join(dir, '.done', `SPEAKER0003@${third.transaction}`, 'a.wav')));
   w2.stop();
   w3.stop();
+});
+
+test('strict at every level: a misspelled nested key is an error naming its full key path', (t) => {
+  for (const [raw, key] of [
+    [{ files: { allowed: ['/srv/audio'] } }, 'files.allowed'],
+    [{ mqtt: { embedded: { hots: '0.0.0.0' } } }, 'mqtt.embedded.hots'],
+    [
+      { mqtt: { embedded: { users: [{ username: 'a', password: 'longenough', role: 'x' }] } } },
+      'mqtt.embedded.users.0.role',
+    ],
+    [{ spool: { enable: false } }, 'spool.enable'],
+    [{ queue: { max: 3 } }, 'queue.max'],
+    [{ microphone: { rate: 8000 } }, 'microphone.rate'],
+    [{ homeassistant: { prefix: 'ha' } }, 'homeassistant.prefix'],
+  ] as const) {
+    const err = t.throws(() => parseConfig(raw, 'c.yaml', projectRoot, {}), { instanceOf: ConfigError });
+    t.is(err?.key, key);
+    t.is(err?.message, `c.yaml: key "${key}": unknown key (misspelled?); see config.example.yaml`);
+  }
+});
+
+test('bounds: timers fit a Node timer (2^31-1 ms), keepalive fits MQTT (65535 s), broker URLs are mqtt/mqtts/ws/wss', (t) => {
+  const bad = (raw: Record<string, unknown>, key: string, message: RegExp): void => {
+    const err = t.throws(() => parseConfig(raw, 'c.yaml', projectRoot, {}), { instanceOf: ConfigError });
+    t.is(err?.key, key, JSON.stringify(raw));
+    t.regex(err?.message ?? '', message);
+  };
+  bad({ health_interval_s: 2 ** 31 / 1000 }, 'health_interval_s', /2147483\.647/);
+  bad({ spool: { poll_ms: 2 ** 31 } }, 'spool.poll_ms', /2147483647/);
+  bad({ mqtt: { reconnect_period_ms: 2 ** 32 } }, 'mqtt.reconnect_period_ms', /2147483647/);
+  bad({ files: { read_timeout_ms: 1e10 } }, 'files.read_timeout_ms', /2147483647/);
+  bad({ mqtt: { keepalive: 65536 } }, 'mqtt.keepalive', /65535/);
+  bad({ mqtt: { url: 'file:///etc/passwd' } }, 'mqtt.url', /scheme must be mqtt/);
+  bad({ mqtt: { url: 'http://broker:1883' } }, 'mqtt.url', /scheme must be mqtt/);
+  bad({ mqtt: { url: 'not a url' } }, 'mqtt.url', /not a URL/);
+  bad({ mqtt: { url: 'mqtt://' } }, 'mqtt.url', /not a URL|no host/);
+  bad({ queue: { max_pending: 1e9 } }, 'queue.max_pending', /10000/);
+  bad({ files: { root: '/' } }, 'files.root', /filesystem root/);
+  bad({ files: { allowed_dirs: ['/srv', '/'] } }, 'files.allowed_dirs.1', /filesystem root/);
+  bad(
+    { mqtt: { embedded: { users: [{ username: 'u', password: 'short' }] } } },
+    'mqtt.embedded.users.0.password',
+    /8/,
+  );
+  // The environment is validated like the file.
+  const err = t.throws(() => parseConfig({}, 'c.yaml', projectRoot, { SLMIA_MQTT_URL: 'file:///x' }), {
+    instanceOf: ConfigError,
+  });
+  t.is(err?.key, 'mqtt.url');
+  for (const url of ['mqtt://h:1883', 'mqtts://h', 'ws://h/mqtt', 'wss://h:443/mqtt'])
+    t.is(parseConfig({ mqtt: { url } }, 'c.yaml', projectRoot, {}).mqtt.url, url);
+  const max = parseConfig(
+    { health_interval_s: 2147483.647, mqtt: { keepalive: 65535 } },
+    'c.yaml',
+    projectRoot,
+    {},
+  );
+  t.is(max.mqtt.keepalive, 65535);
+});
+
+test('key material must be readable at load time (typed error naming the key, not a stack trace at connect)', (t) => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'cert.pem'), '');
+  for (const [mqtt, key] of [
+    [{ url: 'mqtts://h', ca: 'missing-ca.pem' }, 'mqtt.ca'],
+    [{ url: 'mqtts://h', cert: 'cert.pem', key: 'missing.key' }, 'mqtt.key'],
+    [{ url: 'mqtts://h', cert: 'cert.pem' }, 'mqtt.key'],
+    [{ embedded: { password_file: 'missing-passwd' } }, 'mqtt.embedded.password_file'],
+  ] as const) {
+    const err = t.throws(() => parseConfig({ mqtt }, 'c.yaml', dir, {}), { instanceOf: ConfigError });
+    t.is(err?.key, key);
+    t.false((err?.message ?? '').includes('\n    at '), 'no stack');
+  }
+  t.regex(
+    t.throws(() => parseConfig({ mqtt: { url: 'mqtts://h', ca: 'missing-ca.pem' } }, 'c.yaml', dir, {}))
+      ?.message ?? '',
+    /key "mqtt\.ca": cannot read .*missing-ca\.pem \(ENOENT\)/,
+  );
 });

@@ -4,7 +4,8 @@
  * outage during three audits, microphone requests with a fake recorder, and payloads free of voice data.
  */
 import test from 'ava';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../src/daemon/controller.js';
 import type { Auditor } from '../src/daemon/auditor.js';
@@ -276,12 +277,12 @@ mosqTest('Mosquitto over TLS with username/password (password from the environme
 
 pipelineTest('bad requests get status:error responses and the daemon keeps serving', async (t) => {
   const c = t.context as Ctx;
-  const config: DaemonConfig = testConfig();
+  const uploads = mkdtempSync(join(tmpdir(), 'slmia-uploads-'));
+  const config: DaemonConfig = testConfig({ files: { allowed_dirs: [uploads] } });
   const daemon = await startDaemon(config, { auditor: c.auditor });
   const obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/response/audit');
   try {
-    const corrupt = join(config.data_dir, 'corrupt.wav');
-    mkdirSync(config.data_dir, { recursive: true });
+    const corrupt = join(uploads, 'corrupt.wav');
     writeFileSync(
       corrupt,
       Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt '), Buffer.alloc(8, 0xff)]),

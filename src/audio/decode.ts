@@ -56,7 +56,7 @@ export async function decodeAudioBuffer(bytes: Uint8Array, source: string): Prom
   throw new AudioError(
     source,
     'unsupported-encoding',
-    `unknown container (magic bytes ${JSON.stringify(magic)}); expected WAV ("RIFF") or FLAC ("fLaC")`,
+    'unknown container (neither WAV nor FLAC); expected WAV ("RIFF") or FLAC ("fLaC")',
   );
 }
 

@@ -2,7 +2,8 @@
  * `slmia daemon --demo` (what `make run` does): start the daemon, send one audit request over MQTT as any
  * client would, print the verdict it receives, stop. Loaded only when `--demo` is given.
  */
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { startDaemon } from '../daemon/controller.js';
 import type { DaemonConfig } from '../daemon/config.js';
@@ -60,6 +61,14 @@ async function demoRequest(
  */
 export async function demo(config: DaemonConfig, audio: string[], opts: DemoOptions): Promise<void> {
   const { request, note } = await demoRequest(audio, opts);
+  // Paths named on the command line by the person running the demo may be read (requests may only read
+  // under allowed folders).
+  for (const p of audio) {
+    const abs = resolve(p);
+    config.files.allowed_dirs.push(
+      statSync(abs, { throwIfNoEntry: false })?.isDirectory() ? abs : dirname(abs),
+    );
+  }
   process.stdout.write(
     `starting the daemon: model ${config.model}, attack ${config.attack} (the first start embeds the reference speakers into ${config.data_dir}; later starts use the cache)\n`,
   );

@@ -6,9 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { expandAudioPaths } from '../audio/index.js';
-import { AudioError, SlmiaError } from '../errors.js';
+import { join } from 'node:path';
+import { decodeAudioBuffer, prepareAudio, type Clip } from '../audio/index.js';
+import { SlmiaError } from '../errors.js';
 import { speakerDiscovery } from '../publish/homeassistant.js';
 import type { MqttLink } from '../publish/mqtt.js';
 import type { OutboxRelay } from '../publish/outbox-relay.js';
@@ -25,10 +25,11 @@ import { enqueueOutbox } from '../store/outbox.js';
 import { version } from '../version.js';
 import type { AuditResult, Auditor } from './auditor.js';
 import type { DaemonConfig } from './config.js';
+import { FileAccess, fileAccessOf } from './file-access.js';
 import type { AuditJob } from './jobs.js';
 import type { Logger } from './logger.js';
 import { recordUtterances } from './microphone.js';
-import { SpoolWatcher } from './spool.js';
+import type { SpoolWatcher } from './spool.js';
 
 /** What {@link AuditService} emits after each commit. */
 export interface AuditDone {
@@ -61,7 +62,10 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
     },
   ) {
     super();
+    this.access = fileAccessOf(d.config);
   }
+
+  private readonly access: FileAccess;
 
   /** Publish a progress event (QoS 0, best effort; never stored). */
   event(
@@ -80,40 +84,43 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
     this.d.link.publish('bridge/event', payload, { qos: 0 }).catch(() => undefined);
   }
 
-  /** Resolve request paths against `files.root` and enforce `files.allowed_dirs`, then expand folders. */
-  private async resolveFiles(paths: string[]): Promise<string[]> {
-    const { root, allowed_dirs } = this.d.config.files;
-    const abs = paths.map((p) => (isAbsolute(p) ? resolve(p) : resolve(root as string, p)));
-    for (const [i, p] of abs.entries()) {
-      if (
-        allowed_dirs.length > 0 &&
-        !allowed_dirs.some((d) => !relative(d, p).startsWith('..') && !isAbsolute(relative(d, p)))
-      ) {
-        throw new SlmiaError(
-          'request.forbidden-path',
-          `files[${i}] "${paths[i]}" is outside files.allowed_dirs`,
-        );
-      }
+  /**
+   * Read and decode the files a request or spool folder names, through {@link FileAccess} (allowed folders
+   * only, regular files, size caps, read deadline); decode errors name the request's own path.
+   */
+  private async loadFiles(
+    job: AuditJob,
+    paths: string[],
+    label: string,
+  ): Promise<{ clips: Clip[]; decodeMs: number }> {
+    const files = await this.access.resolve(paths, label);
+    this.event('embedding', job, { utterances: files.length });
+    const t0 = performance.now();
+    const model = this.d.auditor.info.model;
+    const budget = { bytes: this.access.policy.maxRequestBytes };
+    const clips: Clip[] = [];
+    for (const f of files) {
+      const bytes = await this.access.read(f, budget);
+      clips.push(
+        await prepareAudio(await decodeAudioBuffer(bytes, f.label), {
+          sampleRate: model.sample_rate,
+          minSeconds: model.min_seconds,
+        }),
+      );
     }
-    const files = await expandAudioPaths(abs);
-    if (files.length === 0) throw new AudioError(paths.join(', '), 'not-found', 'no .wav/.flac files found');
-    return files;
+    return { clips, decodeMs: performance.now() - t0 };
   }
 
   private async audit(job: AuditJob): Promise<AuditResult> {
     const { auditor, config } = this.d;
     const input = job.input;
-    if (input.kind === 'files') {
-      const files = await this.resolveFiles(input.paths);
-      this.event('embedding', job, { utterances: files.length });
-      return auditor.auditFiles(job.speaker, files);
-    }
-    if (input.kind === 'spool') {
-      const files = await SpoolWatcher.files(input.batch);
-      if (files.length === 0)
-        throw new AudioError(input.batch.dir, 'not-found', 'spool folder has no .wav/.flac files');
-      this.event('embedding', job, { utterances: files.length });
-      return auditor.auditFiles(job.speaker, files);
+    if (input.kind === 'files' || input.kind === 'spool') {
+      const { clips, decodeMs } =
+        input.kind === 'files'
+          ? await this.loadFiles(job, input.paths, 'files')
+          : await this.loadFiles(job, [input.batch.dir], `spool folder ${input.batch.speaker}`);
+      const r = await auditor.auditClips(job.speaker, clips);
+      return { ...r, timings: { decodeMs, ...r.timings } };
     }
     const m = config.microphone;
     const recorded = await recordUtterances({

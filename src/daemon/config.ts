@@ -4,7 +4,7 @@
  * bundle from `models/`, SQLite under `.work/daemon/`, embedded aedes broker on 127.0.0.1:1883).
  * Secrets may come from the environment (see {@link ENV_OVERRIDES}).
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -31,36 +31,77 @@ export const DEFAULT_ATTACK = 'models/attack/tdnn-ce/attack.json';
 /** MQTT topic segments and speaker ids: letters, digits, `_ . -`, never `bridge`. */
 export const SPEAKER_ID = /^(?!bridge$)[A-Za-z0-9_.-]{1,64}$/;
 
+/** Largest delay Node timers honour (2³¹−1 ms); larger ones fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Broker URL schemes the daemon speaks. */
+export const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
+
+/** A delay in ms that a Node timer can hold. */
+const timerMs = (min: number): z.ZodNumber => z.number().int().min(min).max(MAX_TIMER_MS);
+
+const brokerUrl = z
+  .string()
+  .refine((u) => URL.canParse(u), 'not a URL (expected mqtt://host:port, mqtts://, ws:// or wss://)')
+  .refine(
+    (u) => !URL.canParse(u) || BROKER_SCHEMES.includes(new URL(u).protocol),
+    'broker URL scheme must be mqtt://, mqtts://, ws:// or wss://',
+  )
+  .refine((u) => !URL.canParse(u) || new URL(u).hostname !== '', 'broker URL has no host');
+
+const embeddedUser = z
+  .object({
+    username: z.string().min(1).max(256),
+    password: z.string().min(8, 'at least 8 characters').max(1024),
+  })
+  .strict();
+
 const mqttSchema = z
   .object({
-    url: z
-      .string()
+    url: brokerUrl
       .optional()
       .describe(
-        'Broker URL (mqtt://, mqtts://, ws://). Unset: start the embedded aedes broker and connect to it.',
+        'Broker URL (mqtt://, mqtts://, ws://, wss://). Unset: start the embedded aedes broker and connect to it.',
       ),
     base_topic: z
       .string()
+      .min(1)
+      .max(128)
       .regex(/^[^#+]+$/, 'no MQTT wildcards')
+      .refine(
+        (t) => !t.startsWith('/') && !t.endsWith('/') && !t.startsWith('$'),
+        'no leading/trailing "/" or "$"',
+      )
       .default('slmia')
       .describe('Topic prefix.'),
-    client_id: z.string().optional().describe('MQTT client id (default slmia-<device_id>).'),
-    username: z.string().optional().describe('Broker user (env SLMIA_MQTT_USERNAME).'),
+    client_id: z.string().min(1).max(128).optional().describe('MQTT client id (default slmia-<device_id>).'),
+    username: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Broker user of the daemon (env SLMIA_MQTT_USERNAME); on the embedded broker the daemon's own login.",
+      ),
     password: z.string().optional().describe('Broker password (env SLMIA_MQTT_PASSWORD).'),
     ca: z.string().optional().describe('PEM file of the CA that signed the broker certificate (TLS).'),
     cert: z.string().optional().describe('PEM client certificate (mutual TLS).'),
     key: z.string().optional().describe('PEM client private key (mutual TLS).'),
     reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate.'),
-    keepalive: z.number().int().min(1).default(30).describe('Keep-alive, seconds.'),
-    reconnect_period_ms: z
+    keepalive: z
       .number()
       .int()
-      .min(100)
-      .default(1000)
-      .describe('Delay between reconnect attempts, ms.'),
+      .min(1)
+      .max(65535)
+      .default(30)
+      .describe('Keep-alive, seconds (MQTT: at most 65535).'),
+    reconnect_period_ms: timerMs(100).default(1000).describe('Delay between reconnect attempts, ms.'),
     embedded: z
       .object({
-        host: z.string().default('127.0.0.1').describe('Embedded broker bind address.'),
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe(
+            'Embedded broker bind address. Anything but loopback (127.0.0.0/8, ::1, localhost) needs `users` or `password_file`.',
+          ),
         port: z
           .number()
           .int()
@@ -68,11 +109,26 @@ const mqttSchema = z
           .max(65535)
           .default(1883)
           .describe('Embedded broker port (0 = any free port).'),
+        users: z
+          .array(embeddedUser)
+          .max(1000)
+          .default([])
+          .describe(
+            "Clients allowed on the embedded broker (they may publish requests and read the daemon's topics); when any are set (or a password file), anonymous clients are refused.",
+          ),
+        password_file: z
+          .string()
+          .optional()
+          .describe('Mosquitto password file (mosquitto_passwd, $6$/$7$ hashes) of more clients.'),
       })
+      .strict()
       .prefault({})
       .describe('Embedded aedes broker, used when `url` is unset.'),
   })
+  .strict()
   .prefault({});
+
+const MIB = 2 ** 20;
 
 const settingsSchema = z
   .object({
@@ -81,9 +137,13 @@ const settingsSchema = z
       .regex(SPEAKER_ID, 'letters, digits, _ . - only')
       .default(hostnameId())
       .describe('Device id.'),
-    data_dir: z.string().default('.work/daemon').describe('State folder: SQLite database, retained audio.'),
-    model: z.string().default(DEFAULT_MODEL).describe('Target speaker model manifest (model.json).'),
-    attack: z.string().default(DEFAULT_ATTACK).describe('Attack bundle calibrated on shadow models.'),
+    data_dir: z
+      .string()
+      .min(1)
+      .default('.work/daemon')
+      .describe('State folder (mode 0700): SQLite database (0600), retained audio.'),
+    model: z.string().min(1).default(DEFAULT_MODEL).describe('Target speaker model manifest (model.json).'),
+    attack: z.string().min(1).default(DEFAULT_ATTACK).describe('Attack bundle calibrated on shadow models.'),
     reference_data_dir: z
       .string()
       .optional()
@@ -93,30 +153,74 @@ const settingsSchema = z
     mqtt: mqttSchema,
     queue: z
       .object({
-        max_pending: z.number().int().min(1).default(8).describe('Requests waiting beyond this → `busy`.'),
+        max_pending: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(8)
+          .describe('Requests waiting beyond this → `busy`.'),
       })
+      .strict()
       .prefault({}),
     files: z
       .object({
         root: z
           .string()
           .optional()
-          .describe('Folder that relative request paths resolve against (default: data folder).'),
+          .describe(
+            'Audio folder: relative request paths resolve against it, and requests may read under it (default: the data folder, $SLMIA_DATA_DIR).',
+          ),
         allowed_dirs: z
-          .array(z.string())
+          .array(z.string().min(1))
+          .max(64)
           .default([])
-          .describe('When non-empty, request files must lie under one of these folders.'),
+          .describe(
+            'More folders requests may read under (besides `root` and the spool folder); nothing else is readable.',
+          ),
+        max_files: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(200)
+          .describe('Most audio files one request may name or expand to (folders included).'),
+        max_depth: z
+          .number()
+          .int()
+          .min(0)
+          .max(32)
+          .default(4)
+          .describe('Folder levels expanded below a requested folder (deeper files are not audited).'),
+        max_file_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2 ** 31 - 1)
+          .default(32 * MIB)
+          .describe('Largest audio file read, bytes (checked before reading).'),
+        max_request_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2 ** 40)
+          .default(64 * MIB)
+          .describe('Most bytes read for one request, all files together.'),
+        read_timeout_ms: timerMs(1).default(10_000).describe('Deadline for reading one file, ms.'),
       })
+      .strict()
       .prefault({}),
     spool: z
       .object({
         enabled: z.boolean().default(true),
         dir: z
           .string()
+          .min(1)
           .default('.work/daemon/spool')
           .describe('Spool folder: <dir>/<speaker>/ + `.ready` marker.'),
-        poll_ms: z.number().int().min(50).default(1000).describe('Spool scan interval, ms.'),
+        poll_ms: timerMs(50).default(1000).describe('Spool scan interval, ms.'),
       })
+      .strict()
       .prefault({}),
     microphone: z
       .object({
@@ -125,22 +229,43 @@ const settingsSchema = z
           .default('sox')
           .describe('Recorder program node-record-lpcm16 runs.'),
         device: z.string().optional().describe('Capture device (ALSA name for arecord, AUDIODEV for sox).'),
-        sample_rate: z.number().int().min(8000).default(16000).describe('Capture rate, Hz.'),
-        max_utterances: z.number().int().min(1).default(20),
-        max_seconds: z.number().min(0.5).default(10).describe('Longest allowed utterance, seconds.'),
+        sample_rate: z.number().int().min(8000).max(384_000).default(16000).describe('Capture rate, Hz.'),
+        max_utterances: z.number().int().min(1).max(1000).default(20),
+        max_seconds: z
+          .number()
+          .min(0.5)
+          .max(3600)
+          .default(10)
+          .describe('Longest allowed utterance, seconds.'),
         trim: z.boolean().default(true).describe('Energy-based trimming of leading/trailing silence.'),
       })
+      .strict()
       .prefault({}),
-    retain_audio: z.boolean().default(false).describe('Keep spool/microphone audio after the audit.'),
-    health_interval_s: z.number().min(0.1).default(60).describe('Period of <base>/bridge/health, seconds.'),
+    retain_audio: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Keep spool/microphone audio after the audit (rejected spool folders too); default: delete it.',
+      ),
+    health_interval_s: z
+      .number()
+      .min(0.1)
+      .max(MAX_TIMER_MS / 1000)
+      .default(60)
+      .describe('Period of <base>/bridge/health, seconds.'),
     homeassistant: z
       .object({
         enabled: z
           .boolean()
           .default(false)
           .describe('Publish Home Assistant MQTT discovery (one sensor per speaker).'),
-        discovery_prefix: z.string().default('homeassistant'),
+        discovery_prefix: z
+          .string()
+          .min(1)
+          .regex(/^[^#+/]+$/, 'one topic level, no MQTT wildcards')
+          .default('homeassistant'),
       })
+      .strict()
       .prefault({}),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
@@ -195,8 +320,13 @@ export function parseConfig(
   const parsed = settingsSchema.safeParse(obj);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const key = (issue?.path ?? []).join('.');
-    throw new ConfigError(file, key, issue?.message ?? 'invalid');
+    const path = (issue?.path ?? []).map(String);
+    if (issue?.code === 'unrecognized_keys') {
+      // Name the misspelled key itself (`files.allowed`), not only the mapping that holds it.
+      const key = [...path, issue.keys[0] ?? ''].join('.');
+      throw new ConfigError(file, key, `unknown key (misspelled?); see config.example.yaml`);
+    }
+    throw new ConfigError(file, path.join('.'), issue?.message ?? 'invalid');
   }
   const c = parsed.data;
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -210,6 +340,28 @@ export function parseConfig(
   c.files.allowed_dirs = c.files.allowed_dirs.map(abs);
   if (c.reference_data_dir) c.reference_data_dir = abs(c.reference_data_dir);
   for (const k of ['ca', 'cert', 'key'] as const) if (c.mqtt[k]) c.mqtt[k] = abs(c.mqtt[k] as string);
+  if (c.mqtt.embedded.password_file) c.mqtt.embedded.password_file = abs(c.mqtt.embedded.password_file);
+  for (const [k, p] of [
+    ['files.root', c.files.root],
+    ...c.files.allowed_dirs.map((d, i) => [`files.allowed_dirs.${i}`, d]),
+  ] as const)
+    if (p === '/') throw new ConfigError(file, k, 'the filesystem root cannot be an allowed folder');
+  // Key material must be readable now, not at the first connect (a typed error, not a stack trace).
+  for (const [k, p] of [
+    ['mqtt.ca', c.mqtt.ca],
+    ['mqtt.cert', c.mqtt.cert],
+    ['mqtt.key', c.mqtt.key],
+    ['mqtt.embedded.password_file', c.mqtt.embedded.password_file],
+  ] as const) {
+    if (p === undefined) continue;
+    try {
+      accessSync(p, constants.R_OK);
+    } catch (err) {
+      throw new ConfigError(file, k, `cannot read ${p} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if ((c.mqtt.cert === undefined) !== (c.mqtt.key === undefined))
+    throw new ConfigError(file, c.mqtt.cert ? 'mqtt.key' : 'mqtt.cert', 'mutual TLS needs both cert and key');
   return c;
 }
 

@@ -143,6 +143,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
             queue.push(spoolJob(b));
           },
           onReject: (name, why) => log.warn({ folder: name }, `spool folder rejected: ${why}`),
+          retain: config.retain_audio,
         })
       : undefined;
     const service = new AuditService({ config, db, auditor, link, relay, log, ...(spool && { spool }) });

@@ -3,13 +3,13 @@
  * (optionally JSON `{"transaction": "..."}`). The watcher claims a ready folder by renaming it atomically into
  * `<spool>/.processing/<speaker>@<transaction>`, so a folder is never half-read nor taken twice; after the
  * audit the folder is deleted (or moved to `.done/` when audio is retained). Folders left in `.processing/`
- * by a crash are picked up again at start-up.
+ * by a crash are picked up again at start-up. Speaker folders and markers are never followed through symbolic
+ * links; the audio inside is read through the daemon's file access rules (src/daemon/file-access.ts).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expandAudioPaths } from '../audio/index.js';
 import { SPEAKER_ID } from './config.js';
+import { readSmallFile } from './file-access.js';
 
 /** A claimed spool folder. */
 export interface SpoolBatch {
@@ -27,8 +27,13 @@ export interface SpoolOptions {
   canAccept: () => boolean;
   /** Called with each claimed batch. */
   onBatch: (batch: SpoolBatch) => void;
-  /** Called for folders that cannot be used (bad speaker id); they are moved to `.rejected/`. */
+  /**
+   * Called for folders that cannot be used (bad speaker id); they are deleted, or moved to `.rejected/` when
+   * `retain` (the daemon's `retain_audio`).
+   */
   onReject?: (name: string, why: string) => void;
+  /** Keep rejected folders under `.rejected/` instead of deleting them. */
+  retain?: boolean;
 }
 
 const READY = '.ready';
@@ -80,19 +85,24 @@ export class SpoolWatcher {
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (!e.isDirectory() || e.name.startsWith('.')) continue;
       const folder = join(this.o.dir, e.name);
-      if (!existsSync(join(folder, READY))) continue;
+      // The marker is looked at, never followed (a link or FIFO counts as present but carries no transaction).
+      if (!(await lstat(join(folder, READY)).catch(() => undefined))) continue;
       if (!SPEAKER_ID.test(e.name)) {
-        await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
-        await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
-          () => undefined,
-        );
+        if (this.o.retain) {
+          await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
+          await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
+            () => undefined,
+          );
+        } else {
+          await rm(folder, { recursive: true, force: true }).catch(() => undefined);
+        }
         this.o.onReject?.(e.name, 'speaker folder name must be letters, digits, _ . - (not "bridge")');
         continue;
       }
       if (!this.o.canAccept()) break;
       let transaction = `spool-${e.name}-${Date.now()}`;
       try {
-        const marker = (await readFile(join(folder, READY), 'utf8')).trim();
+        const marker = ((await readSmallFile(join(folder, READY))) ?? '').trim();
         if (marker.startsWith('{')) {
           const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
           if (typeof t === 'string' || typeof t === 'number') transaction = safeId(String(t));
@@ -108,11 +118,6 @@ export class SpoolWatcher {
       }
       this.o.onBatch({ speaker: e.name, transaction, dir: claimed });
     }
-  }
-
-  /** Audio files of a claimed batch (sorted; the marker is not audio). */
-  static async files(batch: SpoolBatch): Promise<string[]> {
-    return expandAudioPaths([batch.dir]);
   }
 
   /** Remove a finished batch, or move it to `<spool>/.done/` when `retain`. */
