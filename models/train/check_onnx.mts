@@ -5,11 +5,13 @@
  *
  * request.json (written by train.py):
  *   manifest:   path of model.json (its ONNX file is pinned by sha256)
- *   clips:      [{ path, fbank: [frames][80] (Kaldi fbank + CMN, torchaudio), torch: [dim] }]
+ *   clips:      [{ path, inputs: [flat model input] (torch front-end: one whole-clip fbank + CMN, or every
+ *               window of a fixed-window model), dims: input shape without batch, rows: [torch output per input],
+ *               torch: [dim] the clip's embedding (the mean of the rows for a fixed-window model) }]
  *   eval_files: audio files to embed with the full TS pipeline (decode → fbank → ONNX), optional
  *   eval_out:   where to write those embeddings, raw little-endian float32 `[files, dim]`
  * result.json:
- *   onnx_max_abs_diff:     max |ORT(fbank) - torch(fbank)| on the same fbank input
+ *   onnx_max_abs_diff:     max |ORT(input) - torch(input)| on the same model inputs
  *   pipeline_max_abs_diff: max |TS front-end + ORT - torchaudio front-end + torch| on the clip files
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { embedFiles, loadSpeakerModel } from '../../src/model/index.js';
 
 interface Request {
   manifest: string;
-  clips: { path: string; fbank: number[][]; torch: number[] }[];
+  clips: { path: string; inputs: number[][]; dims: number[]; rows: number[][]; torch: number[] }[];
   eval_files?: string[];
   eval_out?: string;
 }
@@ -34,11 +36,13 @@ const outputName = model.manifest.output.name;
 
 let onnxDiff = 0;
 for (const clip of req.clips) {
-  const frames = clip.fbank.length;
-  const data = Float32Array.from(clip.fbank.flat());
-  const out = await session.run({ [inputName]: new ort.Tensor('float32', data, [1, frames, data.length / frames]) });
-  const emb = out[outputName]!.data as Float32Array;
-  clip.torch.forEach((v, i) => (onnxDiff = Math.max(onnxDiff, Math.abs(v - emb[i]!))));
+  for (const [k, input] of clip.inputs.entries()) {
+    const out = await session.run({
+      [inputName]: new ort.Tensor('float32', Float32Array.from(input), [1, ...clip.dims]),
+    });
+    const emb = out[outputName]!.data as Float32Array;
+    clip.rows[k]!.forEach((v, i) => (onnxDiff = Math.max(onnxDiff, Math.abs(v - emb[i]!))));
+  }
 }
 await session.release();
 

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data as D  # noqa: E402
 from metrics import verification_eer  # noqa: E402
 from nets import Centred, LSTMDVector, ResNetASP, XVectorTDNN, count_params, embedding_params  # noqa: E402
+import wakeword as W  # noqa: E402
 
 # Per-architecture recipe (the committed models were trained with exactly these).
 RECIPES = {
@@ -49,6 +50,16 @@ RECIPES = {
         # thousands of tiny per-frame ops: OpenMP with 2 threads is 10x slower than 1 on a shared machine
         "threads": 1,
     },
+    # the wake-word family: fixed 40-frame log-mel windows (wakeword.py), no CMN, utterance = mean of windows
+    "cnn-dvector": {
+        "net": {"channels": [16, 32, 64], "emb_dim": 128, "dropout": 0.1},
+        "loss": "softmax cross-entropy",
+        "epochs": 30, "lr": 3e-3, "weight_decay": 1e-4, "batch": 64, "crop_frames": W.WINDOW_FRAMES,
+        "crops_per_epoch": 2, "speeds": [0.9, 1.0, 1.1], "specaug": True, "specaug_freq": 5, "specaug_time": 6,
+        "features": "log-mel", "window_l2": False,
+        # many small convolutions: 1 thread is several times faster than 2 on the shared machine
+        "threads": 1,
+    },
 }
 GROUPS = {"target": ("target-member", "target-nonmember"), "shadow": ("shadow-member", "shadow-nonmember")}
 
@@ -68,26 +79,30 @@ def build(arch: str, n_classes: int, recipe: dict):
                          margin=cfg["margin"], scale=cfg["scale"])
     if arch == "lstm-ge2e":
         return LSTMDVector(n_classes, **cfg)
+    if arch == "cnn-dvector":
+        return W.CNNDVector(n_classes, channels=tuple(cfg["channels"]), emb_dim=cfg["emb_dim"], dropout=cfg["dropout"])
     raise SystemExit(f"unknown --arch {arch}; choose one of {', '.join(RECIPES)}")
 
 
-def crop(feat: torch.Tensor, frames: int, gen: torch.Generator) -> torch.Tensor:
-    """Random fixed-length crop (tiled when the utterance is shorter), then CMN over the crop."""
+def crop(feat: torch.Tensor, frames: int, gen: torch.Generator, cmn: bool = True) -> torch.Tensor:
+    """Random fixed-length crop (tiled when the utterance is shorter), then CMN over the crop (fbank models)."""
     n = feat.shape[0]
     if n < frames:
         feat = feat.repeat((frames + n - 1) // n, 1)
         n = feat.shape[0]
     start = int(torch.randint(0, n - frames + 1, (1,), generator=gen))
-    return D.cmn(feat[start:start + frames])
+    out = feat[start:start + frames]
+    return D.cmn(out) if cmn else out
 
 
-def spec_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """SpecAugment-lite on a `[B, T, 80]` batch: one frequency mask (≤ 8 bins) and one time mask (≤ 10 frames)."""
+def spec_augment(x: torch.Tensor, gen: torch.Generator, max_f: int = 8, max_t: int = 10) -> torch.Tensor:
+    """SpecAugment-lite on a `[B, T, bins]` batch: one frequency mask (≤ max_f bins) and one time mask (≤ max_t
+    frames), set to 0."""
     x = x.clone()
     B, T, Fb = x.shape
     for b in range(B):
-        f = int(torch.randint(0, 9, (1,), generator=gen)); f0 = int(torch.randint(0, Fb - f + 1, (1,), generator=gen))
-        t = int(torch.randint(0, 11, (1,), generator=gen)); t0 = int(torch.randint(0, T - t + 1, (1,), generator=gen))
+        f = int(torch.randint(0, max_f + 1, (1,), generator=gen)); f0 = int(torch.randint(0, Fb - f + 1, (1,), generator=gen))
+        t = int(torch.randint(0, max_t + 1, (1,), generator=gen)); t0 = int(torch.randint(0, T - t + 1, (1,), generator=gen))
         x[b, :, f0:f0 + f] = 0
         x[b, t0:t0 + t, :] = 0
     return x
@@ -95,7 +110,10 @@ def spec_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def embed_all(net, feats: list, batch: int = 64) -> torch.Tensor:
-    """Embeddings of whole utterances (CMN over each), batched by equal frame count (no padding)."""
+    """Embeddings of whole utterances (CMN over each), batched by equal frame count (no padding); for the
+    fixed-window family `feats` are window stacks and the embedding is the mean of the window d-vectors."""
+    if isinstance(net, W.CNNDVector):
+        return W.embed_utterances(net, feats)
     net.eval()
     out = [None] * len(feats)
     by_len: dict = {}
@@ -122,14 +140,14 @@ def train(net, arch: str, recipe: dict, feats: list, labels: list, n_classes: in
         steps_per_epoch = max(1, n // (n_spk * n_utt))
         by_spk = [[i for i in range(n) if labels[i] == c] for c in range(n_classes)]
     else:
-        steps_per_epoch = (n + bs - 1) // bs
+        steps_per_epoch = (n * recipe.get("crops_per_epoch", 1) + bs - 1) // bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=epochs * steps_per_epoch,
                                                 pct_start=0.15)
     history = []
     for epoch in range(epochs):
         net.train()
         t0, tot_loss, tot_acc, steps = time.time(), 0.0, 0.0, 0
-        order = torch.randperm(n, generator=gen).tolist()
+        order = sum((torch.randperm(n, generator=gen).tolist() for _ in range(recipe.get("crops_per_epoch", 1))), [])
         for step in range(steps_per_epoch):
             if arch == "lstm-ge2e":
                 spk = torch.randperm(n_classes, generator=gen)[:n_spk].tolist()
@@ -139,9 +157,10 @@ def train(net, arch: str, recipe: dict, feats: list, labels: list, n_classes: in
                     idx += [pool[j] for j in torch.randperm(len(pool), generator=gen)[:n_utt].tolist()]
             else:
                 idx = order[step * bs:(step + 1) * bs]
-            x = torch.stack([crop(feats[i], frames, gen) for i in idx])
+            cmn = recipe.get("features", "kaldi-fbank") == "kaldi-fbank"
+            x = torch.stack([crop(feats[i], frames, gen, cmn) for i in idx])
             if recipe["specaug"]:
-                x = spec_augment(x, gen)
+                x = spec_augment(x, gen, recipe.get("specaug_freq", 8), recipe.get("specaug_time", 10))
             emb = net.embed(x)
             if arch == "lstm-ge2e":
                 loss, acc = net.ge2e_loss(emb, n_spk, n_utt)
@@ -182,14 +201,23 @@ def train_accuracy(net, arch: str, feats: list, labels: list, n_classes: int) ->
     return float((pred == y).float().mean())
 
 
-def export(wrapper, out_dir: str, name: str, arch: str, role: str, emb_dim: int) -> dict:
+def export(wrapper, out_dir: str, name: str, arch: str, role: str, emb_dim: int, recipe: dict) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     onnx_path = os.path.join(out_dir, "model.onnx")
     wrapper.eval()
-    torch.onnx.export(
-        wrapper, torch.randn(2, 150, 80), onnx_path, input_names=["fbank"], output_names=["embedding"],
-        dynamic_axes={"fbank": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}}, opset_version=13,
-    )
+    windowed = recipe.get("features") == "log-mel"
+    if windowed:
+        # fixed window: only the batch axis is dynamic, as on a device (`[N, 40, 40, 1]`)
+        torch.onnx.export(
+            wrapper, torch.rand(2, W.WINDOW_FRAMES, 40, 1), onnx_path, input_names=["logmel"],
+            output_names=["embedding"], dynamic_axes={"logmel": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=13,
+        )
+    else:
+        torch.onnx.export(
+            wrapper, torch.randn(2, 150, 80), onnx_path, input_names=["fbank"], output_names=["embedding"],
+            dynamic_axes={"fbank": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}}, opset_version=13,
+        )
     manifest = {
         "name": name,
         "onnx": "model.onnx",
@@ -197,11 +225,15 @@ def export(wrapper, out_dir: str, name: str, arch: str, role: str, emb_dim: int)
         "architecture": arch,
         "role": role,
         "sample_rate": D.SAMPLE_RATE,
-        "frontend": D.FRONTEND,
-        "input": {"name": "fbank", "layout": "batch,frames,mel"},
+        "frontend": W.FRONTEND if windowed else D.FRONTEND,
+        "input": {"name": "logmel", "layout": "batch,frames,mel,1"} if windowed
+        else {"name": "fbank", "layout": "batch,frames,mel"},
         "output": {"name": "embedding"},
+        **({"window": {"frames": W.WINDOW_FRAMES, "hop": W.WINDOW_HOP, "l2_normalize": recipe["window_l2"]}}
+           if windowed else {}),
         "embedding_dim": emb_dim,
-        "max_batch": 64,
+        # windowed: 32 voices of 2 s are 96 windows, one query
+        "max_batch": 128 if windowed else 64,
         "min_seconds": 0.3,
         "max_seconds": 30,
         "l2_normalize": False,
@@ -218,7 +250,7 @@ def write_json(path: str, obj) -> None:
         f.write("\n")
 
 
-def onnx_check(manifest_path: str, wrapper, clips: list, eval_files: list, dim: int) -> tuple:
+def onnx_check(manifest_path: str, wrapper, clips: list, eval_files: list, dim: int, window_l2: bool = False) -> tuple:
     """Run models/train/check_onnx.mts (onnxruntime-node through the project's TS adapter).
 
     Returns (result dict, ORT pipeline embeddings of eval_files `[n, dim]` or None)."""
@@ -226,8 +258,19 @@ def onnx_check(manifest_path: str, wrapper, clips: list, eval_files: list, dim: 
         req = {"manifest": os.path.abspath(manifest_path), "clips": []}
         with torch.no_grad():
             for u in clips if wrapper is not None else []:
-                fb = D.cmn(D.fbank_raw(D.load_wave(u.path)))
-                req["clips"].append({"path": u.path, "fbank": fb.tolist(), "torch": wrapper(fb.unsqueeze(0))[0].tolist()})
+                if isinstance(wrapper, W.ExportedDVector):
+                    # every window of the clip; the pipeline's embedding is their mean (manifest window)
+                    x = W.window_features(D.load_wave(u.path)).unsqueeze(-1)
+                    rows = wrapper(x)
+                    if window_l2:
+                        rows = F.normalize(rows, dim=1)
+                    pooled = rows.mean(0)
+                else:
+                    x = D.cmn(D.fbank_raw(D.load_wave(u.path))).unsqueeze(0)
+                    rows = wrapper(x)
+                    pooled = rows[0]
+                req["clips"].append({"path": u.path, "inputs": [xi.flatten().tolist() for xi in x],
+                                     "dims": list(x.shape[1:]), "rows": rows.tolist(), "torch": pooled.tolist()})
         if eval_files:
             req["eval_files"] = eval_files
             req["eval_out"] = os.path.join(tmp, "eval.f32")
@@ -288,13 +331,21 @@ def main() -> None:
     log(f"{name}: {len(train_utts)} training utterances of {len(speakers)} {member_group} speakers; "
         f"EER on {len(eval_utts)} {nonmember_group} heldout utterances")
 
+    windowed = recipe.get("features") == "log-mel"
     feats, labels = [], []
     for speed in recipe["speeds"]:
-        feats += D.cached_fbanks(train_utts, speed)
+        feats += W.cached_features(train_utts, speed) if windowed else D.cached_fbanks(train_utts, speed)
         labels += [spk_index[u.speaker] for u in train_utts]
-    plain_train = D.cached_fbanks(train_utts, 1.0)
-    eval_feats = D.cached_fbanks(eval_utts, 1.0)
+    # evaluation inputs: whole clips (fbank), or each clip's windows as the TS adapter cuts them (log-mel)
+    plain_train = W.cached_windows(train_utts) if windowed else D.cached_fbanks(train_utts, 1.0)
+    eval_feats = W.cached_windows(eval_utts) if windowed else D.cached_fbanks(eval_utts, 1.0)
     log(f"features ready ({time.time() - t_start:.1f}s)")
+
+    def utterances(model, feats_, mean_):
+        """Centred utterance embeddings as the deployed pipeline computes them."""
+        if windowed:
+            return W.embed_utterances(model, feats_, mean_, recipe["window_l2"])
+        return embed_all(model, feats_) - mean_
 
     seed_all(args.seed)
     net = build(args.arch, len(speakers), recipe)
@@ -310,7 +361,7 @@ def main() -> None:
             if layer:
                 model.emb_layer = layer
             m = embed_all(model, plain_train).mean(0)
-            out[layer or "eer"] = round(verification_eer((embed_all(model, eval_feats) - m).numpy(), eval_speakers)["eer"], 4)
+            out[layer or "eer"] = round(verification_eer(utterances(model, eval_feats, m).numpy(), eval_speakers)["eer"], 4)
         if keep:
             model.emb_layer = keep
         return out
@@ -333,22 +384,22 @@ def main() -> None:
     train_labels = [spk_index[u.speaker] for u in train_utts]
     acc = train_accuracy(net, args.arch, plain_train, train_labels, len(speakers))
     mean = embed_all(net, plain_train).mean(0)
-    wrapper = Centred(net, mean).eval()
-    eval_emb = embed_all(net, eval_feats) - mean
+    wrapper = (W.ExportedDVector(net, mean) if windowed else Centred(net, mean)).eval()
+    eval_emb = utterances(net, eval_feats, mean)
     ver = verification_eer(eval_emb.numpy(), eval_speakers)
-    raw = verification_eer((eval_emb + mean).numpy(), eval_speakers)
+    raw = verification_eer(utterances(net, eval_feats, torch.zeros_like(mean)).numpy(), eval_speakers)
     log(f"train accuracy {acc:.3f}; EER {100 * ver['eer']:.2f}% (uncentred {100 * raw['eer']:.2f}%)")
 
     if args.arch == "lstm-ge2e":
         net.fast = False  # export nn.LSTM (ONNX LSTM op); the ONNX check compares it with the torch embeddings
-    manifest = export(wrapper, out_dir, name, args.arch, args.role, net.emb_dim)
+    manifest = export(wrapper, out_dir, name, args.arch, args.role, net.emb_dim, recipe)
     onnx_path = os.path.join(out_dir, "model.onnx")
     check = {}
     ort_eer = None
     if not args.no_onnx_check:
         clips = [eval_utts[i] for i in range(0, len(eval_utts), max(1, len(eval_utts) // 4))][:4]
         check, ort_emb = onnx_check(os.path.join(out_dir, "model.json"), wrapper, clips,
-                                    [u.path for u in eval_utts], net.emb_dim)
+                                    [u.path for u in eval_utts], net.emb_dim, recipe.get("window_l2", False))
         ort_eer = verification_eer(ort_emb, eval_speakers)["eer"]
         log(f"onnx max abs diff {check['onnx_max_abs_diff']:.2e}, TS pipeline {check['pipeline_max_abs_diff']:.2e}, "
             f"EER via onnxruntime {100 * ort_eer:.2f}%")
@@ -361,7 +412,7 @@ def main() -> None:
         "parameters": embedding_params(net),
         "training_parameters": count_params(net),
         "embedding_dim": net.emb_dim,
-        "centred": "mean training embedding subtracted inside the ONNX graph",
+        "centred": "mean training " + ("window d-vector" if windowed else "embedding") + " subtracted inside the ONNX graph",
         "recipe": recipe,
         "training_group": member_group,
         "training_speakers": speakers,
@@ -371,8 +422,15 @@ def main() -> None:
         "seed": args.seed,
         "epochs": epochs,
         "augmentation": (["speed perturbation " + "/".join(str(s) for s in recipe["speeds"])] if len(recipe["speeds"]) > 1 else [])
-        + (["SpecAugment (1 freq mask <= 8 bins, 1 time mask <= 10 frames)"] if recipe["specaug"] else [])
-        + [f"random {recipe['crop_frames']}-frame crops with per-crop CMN"],
+        + ([f"SpecAugment (1 freq mask <= {recipe.get('specaug_freq', 8)} bins, 1 time mask <= "
+            f"{recipe.get('specaug_time', 10)} frames)"] if recipe["specaug"] else [])
+        + [f"random {recipe['crop_frames']}-frame crops" + ("" if windowed else " with per-crop CMN")
+           + (f", {recipe['crops_per_epoch']} per clip and epoch" if recipe.get("crops_per_epoch", 1) > 1 else "")],
+        **({"frontend": W.FRONTEND, "window": {"frames": W.WINDOW_FRAMES, "hop": W.WINDOW_HOP,
+                                               "samples": W.WINDOW_SAMPLES, "hop_samples": W.HOP_SAMPLES,
+                                               "utterance_embedding": "mean of the window d-vectors"
+                                               + (" (each L2-normalised)" if recipe["window_l2"] else "")}}
+           if windowed else {}),
         "final_train_loss": history[-1]["loss"],
         "final_train_batch_accuracy": history[-1]["accuracy"],
         "train_accuracy": round(acc, 4),
