@@ -10,6 +10,7 @@ import { registerCalibrate } from './calibrate.js';
 import { registerDaemon } from './daemon.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerEmbed } from './embed.js';
+import { registerFleet } from './fleet.js';
 import { registerHistory } from './history.js';
 import { registerInspectModel } from './inspect-model.js';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerCalibrate(program);
   registerEvaluate(program);
   registerAudit(program);
+  registerFleet(program);
   return program;
 }
 

@@ -1,0 +1,68 @@
+/**
+ * The fleet's MQTT client (mqtt.js): connects to one broker (URL, TLS, credentials as the daemon does),
+ * subscribes to the configured topic filters (QoS 1, so retained hub states replay on every connect: a fleet
+ * that restarts, or a hub that comes back, catches up), feeds every message to the {@link Fleet}, and publishes
+ * audit requests from the page.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { AuditRequestSchema, topicOf, type AuditRequest } from '../publish/topics.js';
+import type { FleetConfig } from './config.js';
+import type { Fleet } from './fleet.js';
+
+/** The fleet's broker connection. */
+export interface FleetLink {
+  client: MqttClient;
+  /** Publish `request` on `<base>/bridge/request/audit` (QoS 1; resolves on PUBACK). */
+  requestAudit(base: string, request: AuditRequest): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** mqtt.js options from the fleet settings. */
+export function clientOptions(c: FleetConfig['mqtt']): IClientOptions {
+  const o: IClientOptions = {
+    clientId: c.client_id,
+    clean: true,
+    keepalive: c.keepalive,
+    reconnectPeriod: c.reconnect_period_ms,
+    connectTimeout: 10_000,
+    // Subscriptions are made on every connect (below), which also replays the retained hub states.
+    resubscribe: false,
+  };
+  if (c.username !== undefined) o.username = c.username;
+  if (c.password !== undefined) o.password = c.password;
+  if (c.ca) o.ca = readFileSync(c.ca);
+  if (c.cert) o.cert = readFileSync(c.cert);
+  if (c.key) o.key = readFileSync(c.key);
+  if (!c.reject_unauthorized) o.rejectUnauthorized = false;
+  return o;
+}
+
+/**
+ * Connect and subscribe (asynchronously: mqtt.js keeps reconnecting; the page shows the broker as down).
+ * @param onError called for connection errors (once per distinct message)
+ */
+export function connectFleet(c: FleetConfig['mqtt'], fleet: Fleet, onError: (err: Error) => void): FleetLink {
+  const client = mqtt.connect(c.url, clientOptions(c));
+  let last = '';
+  client.on('error', (err) => {
+    if (err.message !== last) onError(err);
+    last = err.message;
+  });
+  client.on('connect', () => {
+    last = '';
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    client.subscribe(c.topics, { qos: 1 }, (err) => {
+      if (err) onError(err);
+    });
+  });
+  client.on('message', (topic, payload, packet) => fleet.handle(topic, payload, packet.retain));
+  return {
+    client,
+    requestAudit: async (base, request) => {
+      const checked = AuditRequestSchema.parse(request);
+      await client.publishAsync(topicOf(base, 'bridge/request/audit'), JSON.stringify(checked), { qos: 1 });
+    },
+    close: () => client.endAsync(true),
+  };
+}
