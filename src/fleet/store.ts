@@ -171,7 +171,7 @@ const AUDIT_COLUMNS = [
   'requested_at',
 ] as const;
 
-/** The fleet store: queued writes, direct reads. */
+/** The fleet store: queued writes; every read first commits what is queued (reads see every message handled). */
 export class FleetStore {
   private queue: Op[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -309,6 +309,7 @@ export class FleetStore {
 
   /** Every hub, by base topic. */
   async hubs(): Promise<HubRow[]> {
+    await this.flush();
     const rows = await this.db.all<Record<string, string | null>>('SELECT * FROM hubs ORDER BY base');
     return rows.map((r) => ({
       ...(r as unknown as HubRow),
@@ -318,7 +319,8 @@ export class FleetStore {
   }
 
   /** Latest verdict of each speaker of a hub, by speaker id. */
-  speakers(base: string): Promise<VerdictRow[]> {
+  async speakers(base: string): Promise<VerdictRow[]> {
+    await this.flush();
     return this.db.all<VerdictRow>(
       `SELECT v.* FROM verdicts v
          JOIN (SELECT speaker, MAX(audited_at) AS at FROM verdicts WHERE base = ? GROUP BY speaker) l
@@ -329,15 +331,9 @@ export class FleetStore {
   }
 
   /** Per hub: number of speakers and the latest verdict (for the overview). */
-  hubSummaries(): Promise<{ base: string; speakers: number; verdicts: number; last_at: string | null }[]> {
-    return this.db.all(
-      `SELECT base, COUNT(DISTINCT speaker) AS speakers, COUNT(*) AS verdicts, MAX(audited_at) AS last_at
-         FROM verdicts GROUP BY base`,
-    );
-  }
-
   /** The last `limit` verdicts of one speaker, oldest first. */
   async history(base: string, speaker: string, limit = 200): Promise<VerdictRow[]> {
+    await this.flush();
     const rows = await this.db.all<VerdictRow>(
       'SELECT * FROM verdicts WHERE base = ? AND speaker = ? ORDER BY audited_at DESC LIMIT ?',
       [base, speaker, limit],
@@ -346,7 +342,8 @@ export class FleetStore {
   }
 
   /** The last `perSpeaker` verdicts of every speaker of a hub, oldest first (chart data). */
-  histories(base: string, perSpeaker = 50): Promise<VerdictRow[]> {
+  async histories(base: string, perSpeaker = 50): Promise<VerdictRow[]> {
+    await this.flush();
     return this.db.all<VerdictRow>(
       `SELECT * FROM (
          SELECT *, ROW_NUMBER() OVER (PARTITION BY speaker ORDER BY audited_at DESC) AS k
@@ -357,7 +354,8 @@ export class FleetStore {
   }
 
   /** Recent tracked audits of a hub, newest first. */
-  audits(base: string, limit = 20): Promise<AuditRow[]> {
+  async audits(base: string, limit = 20): Promise<AuditRow[]> {
+    await this.flush();
     return this.db.all<AuditRow>('SELECT * FROM audits WHERE base = ? ORDER BY updated_at DESC LIMIT ?', [
       base,
       limit,
@@ -365,7 +363,8 @@ export class FleetStore {
   }
 
   /** One tracked audit. */
-  audit(base: string, transaction: string): Promise<AuditRow | undefined> {
+  async audit(base: string, transaction: string): Promise<AuditRow | undefined> {
+    await this.flush();
     return this.db.get<AuditRow>('SELECT * FROM audits WHERE base = ? AND transaction_id = ?', [
       base,
       transaction,
@@ -373,7 +372,8 @@ export class FleetStore {
   }
 
   /** Health samples of a hub since `since` (ISO time), oldest first. */
-  healthSeries(base: string, since: string): Promise<HealthSample[]> {
+  async healthSeries(base: string, since: string): Promise<HealthSample[]> {
+    await this.flush();
     return this.db.all<HealthSample>(
       'SELECT at, state, uptime_s, queue_depth, outbox_size, rss_mb, busy FROM health WHERE base = ? AND at >= ? ORDER BY at',
       [base, since],
@@ -382,6 +382,7 @@ export class FleetStore {
 
   /** Row counts (for tests and the benchmark). */
   async counts(): Promise<{ hubs: number; verdicts: number; health: number; audits: number }> {
+    await this.flush();
     const n = async (t: string): Promise<number> =>
       (await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`))?.n ?? 0;
     return {

@@ -176,7 +176,6 @@ export function createApp(d: AppDeps): Hono {
   app.get('/hubs/:id', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     return c.html(
       hubPage({
         hub,
@@ -191,7 +190,6 @@ export function createApp(d: AppDeps): Hono {
   app.get('/hubs/:id/speakers/:speaker', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     const speaker = c.req.param('speaker');
     const rows = await store.history(hub.base, speaker, 500);
     if (rows.length === 0) return notFound(c, `speaker "${speaker}"`);
@@ -200,7 +198,6 @@ export function createApp(d: AppDeps): Hono {
   app.get('/hubs/:id/audits/:tx', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     const a = await store.audit(hub.base, c.req.param('tx'));
     return a ? c.html(auditPage(hub, a)) : notFound(c, `audit "${c.req.param('tx')}"`);
   });
@@ -257,7 +254,6 @@ export function createApp(d: AppDeps): Hono {
   app.get('/api/hubs/:id', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     return c.json({
       ...hub,
       speaker_states: await store.speakers(hub.base),
@@ -267,18 +263,15 @@ export function createApp(d: AppDeps): Hono {
   app.get('/api/hubs/:id/audits/:tx', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     const a = await store.audit(hub.base, c.req.param('tx'));
     return a ? c.json(a) : notFound(c, `audit "${c.req.param('tx')}"`);
   });
   app.get('/api/hubs/:id/speakers/:speaker', async (c) => {
     const hub = hubOr404(c);
     if (!hub) return notFound(c, `hub "${c.req.param('id')}"`);
-    await store.flush();
     return c.json(await store.history(hub.base, c.req.param('speaker'), 500));
   });
   app.get('/api/stats', async (c) => {
-    await store.flush();
     return c.json({
       mqtt_connected: link.client.connected,
       hubs_in_memory: fleet.hubs.size,
@@ -344,7 +337,6 @@ export function createApp(d: AppDeps): Hono {
           );
       });
       const audits = coalescer<string>(async (txs) => {
-        await store.flush();
         for (const tx of txs) {
           const a = await store.audit(base, tx);
           if (a) await replace(stream, domId('audit', base, tx), auditRow(base, a).toString(), 'audits-body');
