@@ -56,7 +56,11 @@
         width: width(plot),
         height: 150,
         legend: { show: false },
-        scales: { y: { range: [0, 1] } },
+        // One audit so far: a day around it instead of uPlot's default span.
+        scales: {
+          x: { time: true, range: (_u, min, max) => (min === max ? [min - 43200, max + 43200] : [min, max]) },
+          y: { range: [0, 1] },
+        },
         axes: [{ space: 60 }, { size: 40, values: (_u, ticks) => ticks.map((v) => v.toFixed(1)) }],
         series: [
           {},

@@ -101,6 +101,7 @@ export function layout(p: {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${p.refresh ? h`<meta http-equiv="refresh" content="${p.refresh}">` : ''}
 <title>${p.title} · slmia fleet</title>
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/fleet.css">
 ${p.charts ? h`<link rel="stylesheet" href="/assets/vendor/uPlot.min.css">` : ''}
 </head>
