@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 PY := /usr/bin/python3
 
-.PHONY: all deps build test lint format run bench fixture clean models-deps models models-smoke
+.PHONY: all deps build test lint format run fleet bench fixture clean models-deps models models-smoke
 
 all: build
 
@@ -36,6 +36,11 @@ format: deps
 # print the verdict received over MQTT, stop.
 run: build
 	node dist/cli.js daemon --demo $(AUDIO)
+
+# The fleet dashboard on embedded defaults: a hub daemon (embedded broker on 127.0.0.1:1883) and the fleet page
+# (http://127.0.0.1:8080) watching it, in one process; prints the URL. Ctrl-C stops both.
+fleet: build
+	node dist/cli.js fleet --with-daemon
 
 bench: build
 	node --import=tsx bench/embed.ts

@@ -28,6 +28,7 @@ test('building the command tree loads no package but commander', async (t) => {
     'daemon',
     'embed',
     'evaluate',
+    'fleet',
     'history',
     'inspect-model',
   ]);

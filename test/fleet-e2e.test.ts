@@ -6,7 +6,7 @@
  *  - Real browser: Debian's chromium driven by playwright-core (executablePath; nothing downloaded) loads the
  *    overview, clicks into a hub, requests an audit with the form and sees the verdict appear live; a
  *    phone-sized viewport shows the same pages without horizontal scrolling; no console errors. Screenshots go
- *    to .work/fleet-browser/ (and to $SLMIA_FLEET_SCREENSHOTS, e.g. docs/, when set).
+ *    to .work/fleet-browser/; `SLMIA_FLEET_SCREENSHOTS=docs` also refreshes the README's docs/fleet-*.png.
  */
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -203,11 +203,12 @@ async function noHorizontalScroll(t: ExecutionContext, page: Page, what: string)
   t.true(scroll <= inner + 1, `${what}: page is ${scroll} px wide in a ${inner} px viewport`);
 }
 
-async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
+/** Save a screenshot under .work/fleet-browser/; `readme` ones also to $SLMIA_FLEET_SCREENSHOTS (docs/). */
+async function screenshot(page: Page, name: string, fullPage = false, readme = false): Promise<void> {
   mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, name), fullPage });
   const extra = process.env.SLMIA_FLEET_SCREENSHOTS;
-  if (extra) {
+  if (extra && readme) {
     mkdirSync(resolve(projectRoot, extra), { recursive: true });
     await page.screenshot({ path: resolve(projectRoot, extra, `fleet-${name}`), fullPage });
   }
@@ -232,7 +233,7 @@ browserTest(
         /3 hubs: 3 online, 0 offline\. Broker: connected\./,
       );
       await page.locator('#live.ok').waitFor({ timeout: 10_000 });
-      await screenshot(page, 'overview.png');
+      await screenshot(page, 'overview.png', false, true);
 
       await hubs.getByRole('link', { name: 'hub-3', exact: true }).click();
       await page.waitForURL(/\/hubs\/slmia%2Fhub-3$/);
@@ -271,7 +272,7 @@ browserTest(
       // A history chart for the speaker was drawn (uPlot canvas) from the live point.
       await page.locator('#charts figure.chart canvas').first().waitFor({ timeout: 10_000 });
       t.is(page.url(), `${c.fleet.url}/hubs/slmia%2Fhub-3`, 'no reload');
-      await screenshot(page, 'hub.png', true);
+      await screenshot(page, 'hub.png', true, true);
       t.deepEqual(errors, []);
 
       // Phone-sized: the same pages, one column, no horizontal scrolling, links still work.

@@ -3,11 +3,8 @@
  * embedded defaults in the same process, so one command shows a live fleet of one (what `make fleet` does).
  */
 import type { Command } from 'commander';
-import { startDaemon, type Daemon } from '../daemon/controller.js';
-import { loadConfig } from '../daemon/config.js';
-import { createLogger } from '../daemon/logger.js';
-import { loadFleetConfig } from '../fleet/config.js';
-import { startFleet, type FleetService } from '../fleet/service.js';
+import type { Daemon } from '../daemon/controller.js';
+import type { FleetService } from '../fleet/service.js';
 
 interface FleetCliOptions {
   config?: string;
@@ -30,6 +27,8 @@ export function registerFleet(program: Command): void {
     .option('--with-daemon', 'also start a hub daemon (embedded broker) in this process and watch it')
     .option('--daemon-config <config.yaml>', '--with-daemon: the daemon settings file')
     .action(async (opts: FleetCliOptions) => {
+      // Heavy modules load only when the command runs (the CLI starts fast).
+      const { loadFleetConfig } = await import('../fleet/config.js');
       const config = loadFleetConfig(opts.config);
       if (opts.printConfig) {
         const secret = (v?: string) => (v ? '***' : undefined);
@@ -50,8 +49,11 @@ export function registerFleet(program: Command): void {
         );
         return;
       }
+      const { createLogger } = await import('../daemon/logger.js');
       let daemon: Daemon | undefined;
       if (opts.withDaemon) {
+        const { loadConfig } = await import('../daemon/config.js');
+        const { startDaemon } = await import('../daemon/controller.js');
         const dc = loadConfig(opts.daemonConfig);
         process.stdout.write(`starting the hub daemon (model ${dc.model}, attack ${dc.attack})…\n`);
         daemon = await startDaemon(dc, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'warn') });
@@ -59,6 +61,7 @@ export function registerFleet(program: Command): void {
         if (url && !opts.config) config.mqtt.url = url;
         process.stdout.write(`hub daemon "${dc.device_id}" on ${url}, base topic "${dc.mqtt.base_topic}"\n`);
       }
+      const { startFleet } = await import('../fleet/service.js');
       let fleet: FleetService;
       try {
         fleet = await startFleet(config, { log: createLogger(config.log_level) });
