@@ -23,6 +23,8 @@ export type AudioErrorReason =
   | 'zero-channels'
   | 'non-finite'
   | 'too-short'
+  | 'no-speech'
+  | 'out-of-range'
   | 'too-long'
   | 'decode-failed';
 

@@ -5,9 +5,14 @@ import { join } from 'node:path';
 import { voiceSpecLabel, wrapPad, clipToVoices } from '../src/features/index.js';
 import { SqliteEmbeddingCache } from '../src/store/embedding-cache.js';
 
-test('SQLite embedding cache: exact float32 round trip per (model, audio, chunking), survives reopening', async (t) => {
+test('SQLite embedding cache: exact float32 round trip per (model, audio, chunking, preprocessing), survives reopening', async (t) => {
   const path = join(mkdtempSync(join(tmpdir(), 'slmia-cache-')), 'cache.sqlite');
-  const key = { modelSha256: 'a'.repeat(64), audioSha256: 'b'.repeat(64), chunking: 'chunk=2.000,pad=wrap' };
+  const key = {
+    modelSha256: 'a'.repeat(64),
+    audioSha256: 'b'.repeat(64),
+    chunking: 'chunk=2.000,pad=wrap',
+    preprocessing: 'rev=2;vad=fvad:m2,margin=0.100,drop-ds;fe=0123456789ab;rate=16000',
+  };
   const embs = [Float32Array.from([0.1, -2.5, 3e-8]), Float32Array.from([1 / 3, 7, -0])];
   let cache = await SqliteEmbeddingCache.open(path);
   t.is(await cache.get(key), undefined);
@@ -21,9 +26,15 @@ test('SQLite embedding cache: exact float32 round trip per (model, audio, chunki
   );
   t.is(await cache.get({ ...key, chunking: 'none' }), undefined);
   t.is(await cache.get({ ...key, modelSha256: 'c'.repeat(64) }), undefined);
+  // Other VAD / front-end settings never get these embeddings.
+  t.is(await cache.get({ ...key, preprocessing: key.preprocessing.replace('m2', 'm3') }), undefined);
+  // A clip with no speech is cached as zero voices.
+  const silent = { ...key, audioSha256: 'd'.repeat(64) };
+  await cache.put(silent, []);
+  t.deepEqual(await cache.get(silent), []);
   await cache.put(key, [embs[0]]);
   t.is((await cache.get(key))?.length, 1);
-  t.is(await cache.count(key.modelSha256), 1);
+  t.is(await cache.count(key.modelSha256), 2);
   await cache.close();
 });
 

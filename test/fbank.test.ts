@@ -48,6 +48,10 @@ for (const clip of golden.clips) {
     t.true(clip.mean_over_frames.every((v, b) => Math.abs((mean[b] as number) - v) < TOL));
     const cmn = kaldiFbank(audio.samples, { cmn: true });
     t.true(maxAbsDiff(cmn.data, 80, clip.first_frames_after_cmn) < TOL);
+    // The product's noise floor (1 LSB, the manifest default) leaves this normal 16-bit speech untouched.
+    const floored = kaldiFbank(audio.samples, { noise_floor: 1 });
+    const diff = maxAbsDiff(floored.data, 80, clip.first_frames);
+    t.true(diff < TOL, `noise_floor 1: max diff ${diff}`);
   });
 }
 

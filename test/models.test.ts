@@ -108,6 +108,7 @@ for (const name of committed) {
         dither: 0,
         input_scale: 32768,
         cmn: true,
+        noise_floor: 1, // the product's mel floor (docs/model-manifest.md); training used torchaudio's dither 0
       });
       t.is(m.sample_rate, 16000);
       t.is(m.similarity, 'cosine');

@@ -18,7 +18,7 @@ import {
   type ReferenceBank,
   type VoiceSpec,
 } from '../features/index.js';
-import { loadSpeakerModel, type SpeakerModel } from '../model/index.js';
+import { loadSpeakerModel, preprocessingLabel, type SpeakerModel } from '../model/index.js';
 import { referenceNorms } from './calibrate.js';
 import { speechoceanDir } from '../paths.js';
 import {
@@ -91,15 +91,23 @@ export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContex
     const spec = bundle.features;
     let references: ReferenceEmbeddings;
     let referencesSource: string;
-    const found = await findReferenceFile(model.sha256, voice, [
-      dirname(resolve(o.attackPath)),
-      dirname(resolve(o.modelPath)),
-    ]);
-    if (found) {
+    const preprocessing = preprocessingLabel(model.manifest);
+    const found = await findReferenceFile(
+      model.sha256,
+      voice,
+      [dirname(resolve(o.attackPath)), dirname(resolve(o.modelPath))],
+      preprocessing,
+    );
+    if (found && !found.stale) {
       references = found.ref;
       referencesSource = found.path;
     } else {
       const dataset = o.dataDir ? resolveDataset(o.dataDir) : speechoceanDir();
+      if (!dataset && found) {
+        throw new ReferenceBankError(
+          `${found.path}: reference bank made with preprocessing "${found.ref.preprocessing}", this build uses "${preprocessing}" (VAD / front-end settings changed); re-export it with \`slmia evaluate --export-references\` or provide the dataset (SLMIA_DATA_DIR)`,
+        );
+      }
       if (!dataset) {
         throw new ReferenceBankError(
           `no reference bank for model ${model.manifest.name} (${model.sha256.slice(0, 12)}): neither a ${'references-<sha12>.json'} beside ${o.attackPath} or ${o.modelPath}, nor a dataset (set SLMIA_DATA_DIR or pass dataDir); export one with \`slmia calibrate --export-references\``,
@@ -164,6 +172,8 @@ export interface AuditResult {
   model_n: number;
   /** Model queries made for this audit. */
   queries: number;
+  /** Per clip, in input order: seconds kept by the speech-activity stage and seconds of speech in them. */
+  clips: { source: string; seconds: number; speech_seconds: number }[];
   model_sha256: string;
   attack_id: string;
   /** `[120] float64` SLMIA-SR features (before the optional reference z-normalisation). */
@@ -229,6 +239,11 @@ export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promis
     voices: voices.length,
     model_n: s.modelN,
     queries: emb.queries,
+    clips: input.clips.map((c) => ({
+      source: c.source,
+      seconds: c.seconds,
+      speech_seconds: c.speechSeconds,
+    })),
     model_sha256: ctx.model.sha256,
     attack_id: ctx.attackId,
     features,

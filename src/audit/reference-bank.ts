@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { SlmiaError } from '../errors.js';
 import { readSplit, readUtterances, speakersOfGroup } from '../dataset/index.js';
 import { embedFilesCached, type EmbeddingCache, type VoiceSpec, voiceSpecLabel } from '../features/index.js';
-import type { SpeakerModel } from '../model/index.js';
+import { preprocessingLabel, type SpeakerModel } from '../model/index.js';
 
 /** A reference bank could not be built or loaded. */
 export class ReferenceBankError extends SlmiaError {
@@ -33,6 +33,13 @@ export interface ReferenceEmbeddings {
   embeddings: Float32Array[][];
   /** Model queries spent building it (0 from the cache or a file). */
   queries: number;
+  /**
+   * `preprocessingLabel` (src/model/pipeline.ts) the embeddings were made with; `legacy` for files exported
+   * before it was recorded. A bank whose label differs from the model's current one is stale.
+   */
+  preprocessing: string;
+  /** Reference clips left out for too little speech (VAD), by path; empty from a file. */
+  noSpeech: string[];
 }
 
 /** Options of {@link buildReferenceEmbeddings}. */
@@ -76,6 +83,8 @@ export async function buildReferenceEmbeddings(
     voicesPerSpeaker: m,
     embeddings,
     queries: r.queries,
+    preprocessing: preprocessingLabel(model.manifest),
+    noSpeech: r.noSpeech,
   };
 }
 
@@ -89,6 +98,8 @@ const ReferenceFileSchema = z
       .object({ chunk_seconds: z.number().positive().optional(), pad: z.enum(['none', 'wrap']) })
       .strict(),
     group: z.string(),
+    /** Preprocessing label (VAD, front-end, code revision); absent in files of round 1 (stale). */
+    preprocessing: z.string().optional(),
     voices_per_speaker: z.number().int().positive(),
     dim: z.number().int().positive(),
     speakers: z.array(z.object({ id: z.string(), voices: z.number().int().positive() }).strict()),
@@ -120,6 +131,7 @@ export async function writeReferenceFile(
     model_name: modelName,
     voice: { chunk_seconds: ref.voice.chunkSeconds, pad: ref.voice.pad ?? 'none' },
     group: ref.group,
+    preprocessing: ref.preprocessing,
     voices_per_speaker: ref.voicesPerSpeaker,
     dim,
     speakers: ref.speakers.map((id, k) => ({ id, voices: ref.embeddings[k].length })),
@@ -172,18 +184,23 @@ export async function readReferenceFile(path: string): Promise<ReferenceEmbeddin
     voicesPerSpeaker: f.voices_per_speaker,
     embeddings,
     queries: 0,
+    preprocessing: f.preprocessing ?? 'legacy',
+    noSpeech: [],
   };
 }
 
 /**
  * Find an exported bank for a model beside the attack bundle or the model manifest, if any; checks that the
- * model sha256 and voice spec match.
+ * model sha256 and voice spec match. `stale` is true when the bank was made with another preprocessing label
+ * (VAD / front-end settings or code revision) than `preprocessing`: its embeddings must not be used.
+ * @throws ReferenceBankError for an unreadable file or one of another model or voice spec
  */
 export async function findReferenceFile(
   modelSha256: string,
   voice: VoiceSpec,
   dirs: string[],
-): Promise<{ path: string; ref: ReferenceEmbeddings } | undefined> {
+  preprocessing: string,
+): Promise<{ path: string; ref: ReferenceEmbeddings; stale: boolean } | undefined> {
   for (const dir of dirs) {
     const path = resolve(dir, referencesFileName(modelSha256));
     if (!existsSync(path)) continue;
@@ -196,7 +213,7 @@ export async function findReferenceFile(
         `${path}: voice spec ${voiceSpecLabel(ref.voice)} does not match the attack's ${voiceSpecLabel(voice)}`,
       );
     }
-    return { path, ref };
+    return { path, ref, stale: ref.preprocessing !== preprocessing };
   }
   return undefined;
 }

@@ -50,7 +50,8 @@ export function registerAudit(program: Command): void {
           }
           process.stdout.write(
             `${r.speaker}: ${r.verdict} (member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)} for FPR ${r.target_fpr})\n` +
-              `  ${r.voices} voices (attack model n=${r.model_n}), ${r.queries} model queries, model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n`,
+              `  ${r.voices} voices (attack model n=${r.model_n}), ${r.queries} model queries, model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n` +
+              `  speech kept (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips (${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s kept)\n`,
           );
         } finally {
           await ctx.close();

@@ -49,6 +49,7 @@ export function registerEmbed(program: Command): void {
             clips: result.clips.map((c) => ({
               path: c.path,
               seconds: c.seconds,
+              speech_seconds: c.speechSeconds,
               chunks: c.embeddings.length,
               embedding: c.embeddings.map((e) => Array.from(e)),
             })),
@@ -63,7 +64,7 @@ export function registerEmbed(program: Command): void {
           const e = c.embeddings[0] as Float32Array;
           const head = Array.from(e.subarray(0, 4), (v) => v.toFixed(3)).join(', ');
           process.stdout.write(
-            `${c.path}  ${c.seconds.toFixed(2)} s  ${c.embeddings.length} chunk(s)  [${head}, …]\n`,
+            `${c.path}  ${c.seconds.toFixed(2)} s (${c.speechSeconds.toFixed(2)} s speech)  ${c.embeddings.length} chunk(s)  [${head}, …]\n`,
           );
         }
         process.stdout.write(`${result.clips.length} clips, ${result.queries} queries\n`);

@@ -1,11 +1,11 @@
 /**
  * Clips → voices → embeddings in as few model queries as possible, with an optional embedding cache keyed
- * by (model sha256, audio sha256, voice spec).
+ * by (model sha256, audio sha256, voice spec, preprocessing label).
  */
 import { readFile } from 'node:fs/promises';
 import { AudioError } from '../errors.js';
 import { decodeAudioBuffer, prepareAudio, type Clip } from '../audio/index.js';
-import { sha256Hex, type SpeakerModel } from '../model/index.js';
+import { preprocessingLabel, sha256Hex, type SpeakerModel } from '../model/index.js';
 import type { EmbeddingCache } from './embedding-cache.js';
 import { clipToVoices, voiceSpecLabel, type VoiceSpec } from './voices.js';
 
@@ -52,6 +52,11 @@ export interface CachedEmbedOptions {
   blockSize?: number;
   /** Called after each block with (files done, files total). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A file with less speech than the model's minimum (`audio.no-speech`): `skip` gives it no voices and lists
+   * it in `noSpeech` (lab data: a dataset's odd clip must not stop a calibration); `error` throws (default skip).
+   */
+  noSpeech?: 'skip' | 'error';
 }
 
 /** Result of {@link embedFilesCached}. */
@@ -62,12 +67,15 @@ export interface CachedEmbedResult {
   queries: number;
   /** Files served from the cache. */
   cacheHits: number;
+  /** Files skipped for too little speech (`noSpeech: 'skip'`): they have no voices in `perFile`. */
+  noSpeech: string[];
 }
 
 /**
- * Embed audio files through the cache: files already cached for (model, audio bytes, voice spec) cost no
- * query; the rest are decoded, split into voices and embedded in batches.
- * @throws AudioError for an unreadable or too-short file (named)
+ * Embed audio files through the cache: files already cached for (model, audio bytes, voice spec, preprocessing)
+ * cost no query; the rest are decoded, run through the speech-activity stage, split into voices and embedded in
+ * batches.
+ * @throws AudioError for an unreadable or too-short file (named), or `no-speech` with `noSpeech: 'error'`
  * @throws ModelError when the model call fails
  */
 export async function embedFilesCached(
@@ -78,6 +86,8 @@ export async function embedFilesCached(
 ): Promise<CachedEmbedResult> {
   const m = model.manifest;
   const chunking = voiceSpecLabel(spec);
+  const preprocessing = preprocessingLabel(m);
+  const noSpeech: string[] = [];
   const perFile: Float32Array[][] = new Array(paths.length);
   const block = options.blockSize ?? m.max_batch * 8;
   let queries = 0;
@@ -95,14 +105,26 @@ export async function embedFilesCached(
         throw new AudioError(path, 'not-found', `cannot read (${(err as Error).message})`, { cause: err });
       }
       const sha = sha256Hex(bytes);
-      const hit = await options.cache?.get({ modelSha256: model.sha256, audioSha256: sha, chunking });
+      const key = { modelSha256: model.sha256, audioSha256: sha, chunking, preprocessing };
+      const hit = await options.cache?.get(key);
       if (hit) {
         perFile[i] = hit;
         cacheHits++;
+        if (hit.length === 0) noSpeech.push(path);
         continue;
       }
       const decoded = await decodeAudioBuffer(bytes, path);
-      const clip = await prepareAudio(decoded, { sampleRate: m.sample_rate, minSeconds: m.min_seconds });
+      let clip: Clip;
+      try {
+        clip = await prepareAudio(decoded, { sampleRate: m.sample_rate, minSeconds: m.min_seconds });
+      } catch (err) {
+        if (!(err instanceof AudioError && err.reason === 'no-speech') || options.noSpeech === 'error')
+          throw err;
+        perFile[i] = [];
+        noSpeech.push(path);
+        await options.cache?.put(key, []);
+        continue;
+      }
       pending.push({ i, sha, clip });
     }
     if (pending.length > 0) {
@@ -114,11 +136,14 @@ export async function embedFilesCached(
       queries += r.queries;
       for (const [k, p] of pending.entries()) {
         perFile[p.i] = r.perClip[k];
-        await options.cache?.put({ modelSha256: model.sha256, audioSha256: p.sha, chunking }, r.perClip[k]);
+        await options.cache?.put(
+          { modelSha256: model.sha256, audioSha256: p.sha, chunking, preprocessing },
+          r.perClip[k],
+        );
       }
     }
     done += idx.length;
     options.onProgress?.(done, paths.length);
   }
-  return { perFile, queries, cacheHits };
+  return { perFile, queries, cacheHits, noSpeech };
 }

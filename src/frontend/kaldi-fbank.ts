@@ -45,6 +45,15 @@ export interface KaldiFbankOptions {
    * (`subtract_mean=False`); model manifests default it to on, since the lab's models are trained with CMN.
    */
   cmn: boolean;
+  /**
+   * Mel energy floor, as the RMS (in `input_scale` units, so 1 = one 16-bit LSB) of white noise: each mel bin's
+   * energy is floored at the *expected* energy that such noise gives in that bin after DC removal, pre-emphasis
+   * and the window, `E_b = max(E_b, noise_floor² · Σ_k w_bk · E|X_k|²)`. This is a deterministic stand-in for
+   * Kaldi's `dither` (which adds such noise, std = `dither`, at random): digital silence and 8-bit quantized
+   * pauses land at the level of a quiet 16-bit recording instead of the float32-epsilon floor (log −15.9), while
+   * bins above the floor are untouched. 0 = off (torchaudio / Kaldi with dither 0). Needs `use_power`.
+   */
+  noise_floor: number;
 }
 
 /** Defaults: torchaudio.compliance.kaldi.fbank with num_mel_bins 80, dither 0, 16-bit input scale. */
@@ -65,6 +74,7 @@ export const KALDI_FBANK_DEFAULTS: KaldiFbankOptions = {
   dither: 0,
   input_scale: 32768,
   cmn: false,
+  noise_floor: 0,
 };
 
 /** float32 machine epsilon: torchaudio's log floor (`torch.finfo(torch.float).eps`). */
@@ -100,6 +110,8 @@ interface Plan {
   /** Per mel bin: first FFT bin and weights. */
   banks: { start: number; weights: Float64Array }[];
   fft: FFT;
+  /** Per mel bin: expected mel energy of unit-variance white noise (see `noise_floor`). */
+  unitNoise: Float64Array;
 }
 
 const plans = new Map<string, Plan>();
@@ -146,9 +158,57 @@ function planFor(o: KaldiFbankOptions): Plan {
     }
     banks.push({ start: Math.max(start, 0), weights: Float64Array.from(weights, (w) => w ?? 0) });
   }
-  const plan: Plan = { win, shift, fftSize, window, banks, fft: new FFT(fftSize) };
+  const unitNoise = melNoiseEnergy(o, win, fftSize, window, banks);
+  const plan: Plan = { win, shift, fftSize, window, banks, fft: new FFT(fftSize), unitNoise };
   plans.set(key, plan);
   return plan;
+}
+
+/**
+ * Expected mel energy of unit-variance white noise per bin. Framing is linear, y = W·P·D·x (D: DC removal,
+ * P: pre-emphasis with x[-1] := x[0], W: window), so for x ~ N(0, I), E|X_k|² = ‖(F_k W P D)ᵀ‖² where F_k is
+ * the k-th DFT row over the zero-padded frame; computed exactly as Dᵀ Pᵀ (w ⊙ f_k).
+ */
+function melNoiseEnergy(
+  o: KaldiFbankOptions,
+  win: number,
+  fftSize: number,
+  window: Float64Array,
+  banks: Plan['banks'],
+): Float64Array {
+  const c = o.preemphasis_coefficient;
+  const power = new Float64Array(fftSize / 2);
+  const re = new Float64Array(win);
+  const im = new Float64Array(win);
+  for (let k = 0; k < fftSize / 2; k++) {
+    for (let n = 0; n < win; n++) {
+      const a = (-2 * Math.PI * k * n) / fftSize;
+      re[n] = (window[n] as number) * Math.cos(a);
+      im[n] = (window[n] as number) * Math.sin(a);
+    }
+    // Pᵀ: y[0] = (1 - c) x[0]; y[i] = x[i] - c x[i-1]  ⇒  u[n] = v[n] - c v[n+1] (n ≥ 1), u[0] = (1 - c) v[0] - c v[1].
+    let mr = 0;
+    let mi = 0;
+    const ur = new Float64Array(win);
+    const ui = new Float64Array(win);
+    for (let n = 0; n < win; n++) {
+      const nr = n + 1 < win ? (re[n + 1] as number) : 0;
+      const ni = n + 1 < win ? (im[n + 1] as number) : 0;
+      const g = n === 0 ? 1 - c : 1;
+      ur[n] = g * (re[n] as number) - c * nr;
+      ui[n] = g * (im[n] as number) - c * ni;
+      mr += ur[n] as number;
+      mi += ui[n] as number;
+    }
+    let e = 0;
+    const dc = o.remove_dc_offset ? 1 / win : 0;
+    for (let n = 0; n < win; n++)
+      e += ((ur[n] as number) - mr * dc) ** 2 + ((ui[n] as number) - mi * dc) ** 2;
+    power[k] = e;
+  }
+  return Float64Array.from(banks, (bank) =>
+    bank.weights.reduce((acc, w, j) => acc + w * (power[bank.start + j] as number), 0),
+  );
 }
 
 /**
@@ -172,6 +232,9 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
   const spectrum = new Float64Array(2 * fftSize);
   const power = new Float64Array(fftSize / 2);
   const scale = o.input_scale;
+  if (o.noise_floor > 0 && !o.use_power)
+    throw new RangeError('kaldi fbank: noise_floor needs use_power (a floor on power spectra)');
+  const floor = Float64Array.from(plan.unitNoise, (u) => Math.max(u * o.noise_floor ** 2, LOG_FLOOR));
   for (let f = 0; f < frames; f++) {
     const off = f * shift;
     let mean = 0;
@@ -202,7 +265,11 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
       let e = 0;
       for (let j = 0; j < bank.weights.length; j++)
         e += (bank.weights[j] as number) * (power[bank.start + j] as number);
-      data[f * bins + b] = o.use_log_fbank ? Math.log(Math.max(e, LOG_FLOOR)) : e;
+      data[f * bins + b] = o.use_log_fbank
+        ? Math.log(Math.max(e, floor[b] as number))
+        : o.noise_floor > 0
+          ? Math.max(e, floor[b] as number)
+          : e;
     }
   }
   if (o.cmn) subtractFrameMean(data, frames, bins);

@@ -16,8 +16,10 @@ export interface EmbedFilesOptions {
 /** One input file's embeddings: one per chunk (one when not chunked). */
 export interface EmbeddedClip {
   path: string;
-  /** Duration after resampling/trimming, seconds. */
+  /** Duration kept after resampling, trimming and the speech-activity stage, seconds. */
   seconds: number;
+  /** Seconds of speech the VAD found in it. */
+  speechSeconds: number;
   /** `[chunks][embedding_dim] float32` */
   embeddings: Float32Array[];
 }
@@ -30,9 +32,10 @@ export interface EmbedFilesResult {
 }
 
 /**
- * Decode, resample to the model rate, optionally trim and chunk, then embed everything in one batched call.
+ * Decode, resample to the model rate, optionally trim, run the speech-activity stage, chunk, then embed
+ * everything in one batched call.
  * @param paths audio files or directories (expanded recursively to .wav/.flac)
- * @throws AudioError for an unreadable/bad file or one shorter than the model's `min_seconds`
+ * @throws AudioError for an unreadable/bad file, one shorter than the model's `min_seconds` or with less speech
  * @throws ModelError when the model call fails
  */
 export async function embedFiles(
@@ -64,7 +67,12 @@ export async function embedFiles(
   });
   const decodeMs = performance.now() - t0;
   const result = await model.embed(pieces, labels);
-  const out: EmbeddedClip[] = clips.map((c) => ({ path: c.source, seconds: c.seconds, embeddings: [] }));
+  const out: EmbeddedClip[] = clips.map((c) => ({
+    path: c.source,
+    seconds: c.seconds,
+    speechSeconds: c.speechSeconds,
+    embeddings: [],
+  }));
   result.embeddings.forEach((e, k) => (out[owner[k] as number] as EmbeddedClip).embeddings.push(e));
   return { clips: out, queries: result.queries, timings: { decodeMs, ...result.timings } };
 }

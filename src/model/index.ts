@@ -3,3 +3,4 @@ export * from './speaker-model.js';
 export * from './embed-files.js';
 export * from './layout.js';
 export * from './window.js';
+export * from './pipeline.js';

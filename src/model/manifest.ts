@@ -26,6 +26,8 @@ const KaldiFbankFrontendSchema = z
     dither: z.literal(0).default(0),
     input_scale: z.number().positive().default(32768),
     cmn: z.boolean().default(true),
+    /** Mel energy floor as white-noise RMS in 16-bit LSBs (src/frontend/kaldi-fbank.ts); 0 = off. */
+    noise_floor: z.number().min(0).default(1),
   })
   .strict();
 

@@ -1,9 +1,14 @@
 /**
  * SQLite implementation of the embedding cache (table `embedding_cache`, migration 001): one row per
  * (model sha256, audio sha256, chunking) with the clip's voice embeddings as a little-endian float32 BLOB.
+ * The `chunking` column holds `<voice spec label>|<preprocessing label>` (see {@link EmbeddingCacheKey}), so rows
+ * written before the preprocessing label existed, or under other VAD/front-end settings, never match.
  */
 import type { EmbeddingCache, EmbeddingCacheKey } from '../features/embedding-cache.js';
 import { Db, StoreError } from './db.js';
+
+/** The `chunking` column's value for a key. */
+const specColumn = (key: EmbeddingCacheKey): string => `${key.chunking}|${key.preprocessing}`;
 
 interface Row {
   dim: number;
@@ -35,11 +40,15 @@ export class SqliteEmbeddingCache implements EmbeddingCache {
   async get(key: EmbeddingCacheKey): Promise<Float32Array[] | undefined> {
     const row = await this.db.get<Row>(
       'SELECT dim, count, embeddings FROM embedding_cache WHERE model_sha256 = ? AND audio_sha256 = ? AND chunking = ?',
-      [key.modelSha256, key.audioSha256, key.chunking],
+      [key.modelSha256, key.audioSha256, specColumn(key)],
     );
     if (!row) {
       this.misses++;
       return undefined;
+    }
+    if (row.count === 0) {
+      this.hits++;
+      return []; // a clip without speech: no voices (sqlite may hand back an empty BLOB as null)
     }
     if (row.embeddings.length !== row.dim * row.count * 4) {
       throw new StoreError(
@@ -64,7 +73,15 @@ export class SqliteEmbeddingCache implements EmbeddingCache {
     await this.db.run(
       `INSERT OR REPLACE INTO embedding_cache (model_sha256, audio_sha256, chunking, dim, count, embeddings, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [key.modelSha256, key.audioSha256, key.chunking, dim, embeddings.length, buf, new Date().toISOString()],
+      [
+        key.modelSha256,
+        key.audioSha256,
+        specColumn(key),
+        dim,
+        embeddings.length,
+        buf,
+        new Date().toISOString(),
+      ],
     );
     this.writes++;
   }

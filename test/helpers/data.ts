@@ -35,3 +35,13 @@ export const fixtureModel = resolve(projectRoot, 'models', 'fixture', 'model.jso
  */
 export const dataTest = speechocean ? test : test.skip;
 if (!speechocean) console.warn(`[slmia tests] ${NO_DATA}`);
+
+/** The real-world input cases (`../shared/cases/real-world-inputs`, override with SLMIA_CASES_DIR). */
+export const casesDir = resolve(
+  process.env.SLMIA_CASES_DIR ?? resolve(projectRoot, '..', 'shared', 'cases', 'real-world-inputs'),
+);
+
+/** `test` when the real-world cases are present, else `test.skip`. */
+export const casesTest = existsSync(resolve(casesDir, 'README.md')) ? test : test.skip;
+if (!existsSync(resolve(casesDir, 'README.md')))
+  console.warn(`[slmia tests] ${casesDir} not found (set SLMIA_CASES_DIR): real-world input tests skipped`);

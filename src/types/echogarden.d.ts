@@ -1,0 +1,39 @@
+/** Minimal types of the Emscripten modules used from @echogarden (they ship none). */
+interface EmscriptenModuleBase {
+  HEAP16: Int16Array;
+  HEAPF32: Float32Array;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+}
+
+declare module '@echogarden/fvad-wasm' {
+  export interface FvadModule extends EmscriptenModuleBase {
+    _fvad_new(): number;
+    _fvad_free(inst: number): void;
+    _fvad_reset(inst: number): void;
+    _fvad_set_mode(inst: number, mode: number): number;
+    _fvad_set_sample_rate(inst: number, rate: number): number;
+    _fvad_process(inst: number, frame: number, length: number): number;
+  }
+  const factory: (options?: { wasmBinary?: Uint8Array }) => Promise<FvadModule>;
+  export default factory;
+}
+
+declare module '@echogarden/pffft-wasm/dist/simd/pffft.js' {
+  export interface PffftModule extends EmscriptenModuleBase {
+    _pffft_new_setup(n: number, transform: number): number;
+    _pffft_destroy_setup(setup: number): void;
+    _pffft_transform_ordered(
+      setup: number,
+      input: number,
+      output: number,
+      work: number,
+      direction: number,
+    ): void;
+    _pffft_aligned_malloc(bytes: number): number;
+    _pffft_aligned_free(ptr: number): void;
+    _pffft_simd_size(): number;
+  }
+  const factory: (options?: { wasmBinary?: Uint8Array }) => Promise<PffftModule>;
+  export default factory;
+}
