@@ -137,6 +137,8 @@ for arch in "${ARCHES[@]}"; do
   ort=$ROOT/node_modules/onnxruntime-node/bin/napi-v6/linux/$ort_arch
   cp "$ort/onnxruntime_binding.node" "$ort"/libonnxruntime.so.* "$stage/lib/"
   cp "$(sqlite3_addon "$arch")" "$stage/lib/node_sqlite3.node"
+  # WebAssembly of the VAD and the FFT (architecture independent; src/audio/wasm.ts reads them from lib/).
+  cp node_modules/@echogarden/fvad-wasm/fvad.wasm node_modules/@echogarden/pffft-wasm/dist/simd/pffft.wasm "$stage/lib/"
 
   for f in "$stage/slmia" "$stage"/lib/*; do
     printf 'dist: %s needs %s\n' "${f#"$WORK/stage/"}" \

@@ -8,7 +8,8 @@
  *     `__slmiaNative(name)`, which loads `<home>/lib/<name>` with `module.createRequire(process.execPath)`
  *     (the loader documented for SEAs); `<home>` is `$SLMIA_HOME` or the folder holding the executable;
  *   - `import.meta.url` (only src/paths.ts uses it, and only outside a SEA) is defined from `__filename`.
- * WASM of @wasm-audio-decoders/flac and libsamplerate-js is inlined in their JS, so it rides in the bundle.
+ * WASM of @wasm-audio-decoders/flac and libsamplerate-js is inlined in their JS, so it rides in the bundle; the
+ * VAD (fvad.wasm) and FFT (pffft.wasm) binaries are copied to <home>/lib/ by build-dist.sh (src/audio/wasm.ts).
  *
  * Usage: node deploy/bundle.mjs <out.cjs>
  */
