@@ -31,9 +31,9 @@ lint: deps
 format: deps
 	$(NODE_BIN)/prettier --write .
 
-# The main job on its embedded defaults: start the daemon (embedded MQTT broker on 127.0.0.1:1883), send one
-# audit request over MQTT for a target-member speaker of the data (or AUDIO="files…", else the microphone),
-# print the verdict received over MQTT, stop.
+# The main job on its embedded defaults: start the daemon (embedded MQTT broker on 127.0.0.1:1883), send audit
+# requests over MQTT for the shipped demo set (demo/: a member heard through fresh voices and a non-member of
+# the default target; or AUDIO="files…"), print the verdicts received over MQTT, stop. Needs no ../shared.
 run: build
 	node dist/cli.js daemon --demo $(AUDIO)
 

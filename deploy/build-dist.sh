@@ -160,6 +160,7 @@ for arch in "${ARCHES[@]}"; do
     done
   node -e "const p=require('./package.json');process.stdout.write(JSON.stringify({name:p.name,version:p.version,description:p.description,license:p.license},null,2)+'\n')" \
     >"$stage/package.json"
+  cp -r demo "$stage/demo"
   cp systemd/slmia.service "$stage/systemd/"
   cp deploy/install.sh "$stage/install.sh" && chmod 755 "$stage/install.sh"
   cp deploy/README.md "$stage/README.md"

@@ -31,6 +31,14 @@ export function speechoceanDir(): string | undefined {
   return existsSync(resolve(dir, 'utterances.tsv')) ? dir : undefined;
 }
 
+/**
+ * The demo set shipped with the project (demo/README.md): 20 speechocean762 utterances of one member and one
+ * non-member of the default target model, in the data folder's layout. `slmia daemon --demo` audits it.
+ */
+export function demoDir(): string {
+  return resolve(projectRoot, 'demo', 'speechocean762');
+}
+
 /** Path of a committed model manifest, e.g. `modelPath('fixture')` → `<root>/models/fixture/model.json`. */
 export function modelPath(name: string): string {
   return resolve(projectRoot, 'models', name, 'model.json');

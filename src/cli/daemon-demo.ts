@@ -1,80 +1,192 @@
 /**
- * `slmia daemon --demo` (what `make run` does): start the daemon, send one audit request over MQTT as any
- * client would, print the verdict it receives, stop. Loaded only when `--demo` is given.
+ * `slmia daemon --demo` (what `make run` does): start the daemon on its embedded defaults, send audit requests
+ * over MQTT as any client would, print the verdicts it receives, stop. Loaded only when `--demo` is given.
+ *
+ * Without audio paths it audits the demo set shipped in `demo/speechocean762/` (demo/README.md): a member of the
+ * default target model heard through fresh voices (its heldout utterances, r = 0) and a non-member, and prints
+ * each verdict next to the truth of the canonical split, whatever the verdict is.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import mqtt from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { startDaemon } from '../daemon/controller.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import { createLogger } from '../daemon/logger.js';
 import { readSplit, readUtterances, speakersOfGroup } from '../dataset/index.js';
 import { SlmiaError } from '../errors.js';
-import { speechoceanDir } from '../paths.js';
+import { demoDir } from '../paths.js';
 import { topicOf, type AuditRequest, type AuditResponse } from '../publish/topics.js';
 
 /** What `--demo` reads of the command's options. */
 export interface DemoOptions {
   /** Speaker id for explicit audio paths (default `demo`). */
   speaker?: string;
-  /** Seconds to wait for the verdict. */
+  /** Seconds to wait for each verdict. */
   timeout: string;
 }
 
-/** What `--demo` audits: explicit paths, else a target-member speaker of speechocean762, else the microphone. */
-async function demoRequest(
-  audio: string[],
-  opts: DemoOptions,
-): Promise<{ request: AuditRequest; note: string }> {
-  const transaction = `demo-${Date.now()}`;
-  if (audio.length > 0) {
-    return {
-      request: { transaction, speaker: opts.speaker ?? 'demo', files: audio.map((p) => resolve(p)) },
-      note: `${audio.length} path(s) given`,
-    };
-  }
-  const dir = speechoceanDir();
-  if (dir) {
-    const split = await readSplit(resolve(dir, 'splits', 'five-way.tsv'));
-    const speakers = speakersOfGroup(split, await readUtterances(dir), 'target-member');
-    const s = speakers[0];
-    if (s) {
-      // Its training utterances (mixing ratio r = 1): the case the attack was calibrated to detect.
-      const files = s.train.map((u) => u.path);
-      return {
-        request: { transaction, speaker: s.speaker, files },
-        note: `${s.speaker}: its ${files.length} training utterances (r = 1) from ${dir}; the canonical split says target-member (trained on)`,
-      };
-    }
-  }
-  return {
-    request: { transaction, speaker: opts.speaker ?? 'microphone', record: { utterances: 3, seconds: 3 } },
-    note: 'no data and no paths: recording 3 utterances of 3 s from the microphone',
-  };
+/** One audit the demo sends, with what the reader should know about it. */
+interface DemoAudit {
+  request: AuditRequest;
+  /** Printed before the request. */
+  note: string;
+  /** Membership according to the canonical split, when known. */
+  truth?: 'member' | 'non-member';
 }
 
 /**
- * Start the daemon on `config`, send one audit request over MQTT (the given audio, else a target-member
- * speaker of the data, else the microphone), print the response and the retained state, stop.
- * Sets `process.exitCode = 2` when the audit is answered with an error.
- * @throws SlmiaError `demo.timeout` when no response arrives within `opts.timeout` seconds
+ * What `--demo` audits: the given paths; else the shipped demo set (a target-member speaker's heldout
+ * utterances, then a target-nonmember's); else, when the demo set is missing, 3 × 3 s from the microphone.
+ * @throws DatasetError when the demo set's TSV files are unreadable
+ */
+async function demoAudits(audio: string[], opts: DemoOptions): Promise<DemoAudit[]> {
+  const stamp = Date.now();
+  if (audio.length > 0) {
+    return [
+      {
+        request: {
+          transaction: `demo-${stamp}`,
+          speaker: opts.speaker ?? 'demo',
+          files: audio.map((p) => resolve(p)),
+        },
+        note: `${audio.length} path(s) given`,
+      },
+    ];
+  }
+  const dir = demoDir();
+  if (!existsSync(resolve(dir, 'utterances.tsv'))) {
+    return [
+      {
+        request: {
+          transaction: `demo-${stamp}`,
+          speaker: opts.speaker ?? 'microphone',
+          record: { utterances: 3, seconds: 3 },
+        },
+        note: `no demo set at ${dir} and no paths: recording 3 utterances of 3 s from the microphone`,
+      },
+    ];
+  }
+  const splitFile = resolve(dir, 'splits', 'five-way.tsv');
+  const split = await readSplit(splitFile);
+  const utterances = await readUtterances(dir);
+  const out: DemoAudit[] = [];
+  for (const [group, truth] of [
+    ['target-member', 'member'],
+    ['target-nonmember', 'non-member'],
+  ] as const) {
+    const s = speakersOfGroup(split, utterances, group, splitFile)[0];
+    if (!s) continue;
+    out.push({
+      request: {
+        transaction: `demo-${stamp}-${s.speaker}`,
+        speaker: s.speaker,
+        files: s.heldout.map((u) => u.path),
+      },
+      note:
+        truth === 'member'
+          ? `${s.speaker}: ${s.heldout.length} fresh utterances (never trained on, mixing ratio r = 0) of a speaker the target model WAS trained on`
+          : `${s.speaker}: ${s.heldout.length} utterances of a speaker the target model was NOT trained on`,
+      truth,
+    });
+  }
+  return out;
+}
+
+/** Wait for the response to `transaction` on the response topic. */
+function responseOf(
+  client: MqttClient,
+  topic: string,
+  transaction: string | number,
+  timeoutS: number,
+): Promise<AuditResponse> {
+  return new Promise((res, rej) => {
+    const onMessage = (t: string, payload: Buffer): void => {
+      if (t !== topic) return;
+      const msg = JSON.parse(payload.toString()) as AuditResponse;
+      if (msg.transaction !== transaction) return;
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      res(msg);
+    };
+    const timer = setTimeout(() => {
+      client.off('message', onMessage);
+      rej(new SlmiaError('demo.timeout', `no response on ${topic} within ${timeoutS} s`));
+    }, timeoutS * 1000);
+    client.on('message', onMessage);
+  });
+}
+
+/**
+ * The retained speaker state of this audit (published after the response; an older retained state of the same
+ * speaker is skipped by its `audited_at`), or undefined after 5 s.
+ */
+async function retainedState(client: MqttClient, topic: string, auditedAt: string): Promise<unknown> {
+  const got = new Promise<unknown>((res) => {
+    const onMessage = (t: string, payload: Buffer): void => {
+      if (t !== topic) return;
+      const state = JSON.parse(payload.toString()) as { audited_at?: string };
+      if (state.audited_at !== auditedAt) return;
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      res(state);
+    };
+    const timer = setTimeout(() => {
+      client.off('message', onMessage);
+      res(undefined);
+    }, 5000);
+    client.on('message', onMessage);
+  });
+  await client.subscribeAsync(topic, { qos: 1 });
+  const state = await got;
+  await client.unsubscribeAsync(topic);
+  return state;
+}
+
+/** One line saying what the verdict is, with the p-value / inconclusive reason when the verdict carries them. */
+function verdictLine(v: Extract<AuditResponse, { status: 'ok' }>['data'], truth?: string): string {
+  const extra = v as unknown as { p_value?: number; reason?: string };
+  const parts = [
+    `member probability ${v.probability.toFixed(3)}`,
+    ...(typeof extra.p_value === 'number' ? [`p-value ${extra.p_value.toPrecision(3)}`] : []),
+    `threshold ${v.threshold.toFixed(3)} at target FPR ${v.target_fpr}`,
+    `${v.voices} voices, ${v.queries} model queries`,
+  ];
+  const judged =
+    truth === undefined
+      ? ''
+      : v.verdict === truth
+        ? `; the canonical split says ${truth}: correct`
+        : v.verdict === 'member' || v.verdict === 'non-member'
+          ? `; the canonical split says ${truth}: the audit got it wrong`
+          : `; the canonical split says ${truth}`;
+  const why = extra.reason ? ` (${extra.reason})` : '';
+  return `verdict: ${v.speaker} → ${v.verdict.toUpperCase()}${why} (${parts.join('; ')})${judged}`;
+}
+
+/**
+ * Start the daemon on `config`, send the demo audit requests over MQTT one after the other, print each
+ * response, the retained state and the verdict next to the truth, stop.
+ * Sets `process.exitCode = 2` when an audit is answered with an error.
+ * @throws SlmiaError `demo.timeout` when a response does not arrive within `opts.timeout` seconds
  */
 export async function demo(config: DaemonConfig, audio: string[], opts: DemoOptions): Promise<void> {
-  const { request, note } = await demoRequest(audio, opts);
+  const audits = await demoAudits(audio, opts);
   // Paths named on the command line by the person running the demo may be read (requests may only read
-  // under allowed folders).
+  // under allowed folders), and so may the shipped demo set.
   for (const p of audio) {
     const abs = resolve(p);
     config.files.allowed_dirs.push(
       statSync(abs, { throwIfNoEntry: false })?.isDirectory() ? abs : dirname(abs),
     );
   }
+  if (audio.length === 0) config.files.allowed_dirs.push(demoDir());
   process.stdout.write(
-    `starting the daemon: model ${config.model}, attack ${config.attack} (the first start embeds the reference speakers into ${config.data_dir}; later starts use the cache)\n`,
+    `starting the daemon: model ${config.model}, attack ${config.attack}, state in ${config.data_dir}\n`,
   );
   const daemon = await startDaemon(config, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'warn') });
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
+  const responseTopic = topicOf(base, 'bridge/response/audit');
   const client = await mqtt.connectAsync(url, {
     clientId: `slmia-demo-${process.pid}`,
     ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
@@ -82,60 +194,25 @@ export async function demo(config: DaemonConfig, audio: string[], opts: DemoOpti
   });
   (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   try {
-    process.stdout.write(`broker ${url}, base topic "${base}"\naudit request: ${note}\n`);
-    const response = new Promise<{ response: AuditResponse; state?: unknown }>((res, rej) => {
-      const timer = setTimeout(
-        () =>
-          rej(
-            new SlmiaError(
-              'demo.timeout',
-              `no response on ${topicOf(base, 'bridge/response/audit')} within ${opts.timeout} s`,
-            ),
-          ),
-        Number(opts.timeout) * 1000,
+    process.stdout.write(`broker ${url}, base topic "${base}"\n`);
+    await client.subscribeAsync(responseTopic, { qos: 1 });
+    for (const { request, note, truth } of audits) {
+      process.stdout.write(`\naudit request: ${note}\n`);
+      const response = responseOf(client, responseTopic, request.transaction ?? '', Number(opts.timeout));
+      await client.publishAsync(topicOf(base, 'bridge/request/audit'), JSON.stringify(request), { qos: 1 });
+      process.stdout.write(
+        `→ ${topicOf(base, 'bridge/request/audit')} ${JSON.stringify({ ...request, files: request.files ? `[${request.files.length} files]` : undefined })}\n`,
       );
-      client.on('message', (topic, payload) => {
-        if (topic !== topicOf(base, 'bridge/response/audit')) return;
-        const msg = JSON.parse(payload.toString()) as AuditResponse;
-        if (msg.transaction !== request.transaction) return;
-        clearTimeout(timer);
-        res({ response: msg });
-      });
-    });
-    await client.subscribeAsync(topicOf(base, 'bridge/response/audit'), { qos: 1 });
-    await client.publishAsync(topicOf(base, 'bridge/request/audit'), JSON.stringify(request), { qos: 1 });
-    process.stdout.write(
-      `→ ${topicOf(base, 'bridge/request/audit')} ${JSON.stringify({ ...request, files: request.files ? `[${request.files.length} files]` : undefined })}\n`,
-    );
-    const got = await response.then(async (r) => {
-      // The retained speaker state arrives after the response; subscribe once the verdict is known.
-      if (r.response.status === 'ok' && r.state === undefined) {
-        await client.subscribeAsync(topicOf(base, '{speaker}', request.speaker), { qos: 1 });
-        const state = await new Promise<unknown>((res) => {
-          const t = setTimeout(() => res(undefined), 5000);
-          client.on('message', (topic, payload) => {
-            if (topic === topicOf(base, '{speaker}', request.speaker)) {
-              clearTimeout(t);
-              res(JSON.parse(payload.toString()));
-            }
-          });
-        });
-        return { ...r, state };
+      const r = await response;
+      process.stdout.write(`← ${responseTopic} ${JSON.stringify(r)}\n`);
+      if (r.status !== 'ok') {
+        process.exitCode = 2;
+        continue;
       }
-      return r;
-    });
-    process.stdout.write(`← ${topicOf(base, 'bridge/response/audit')} ${JSON.stringify(got.response)}\n`);
-    if (got.state !== undefined)
-      process.stdout.write(
-        `← ${topicOf(base, '{speaker}', request.speaker)} (retained) ${JSON.stringify(got.state)}\n`,
-      );
-    if (got.response.status === 'ok') {
-      const v = got.response.data;
-      process.stdout.write(
-        `verdict: ${v.speaker} is a ${v.verdict.toUpperCase()} of the target model (probability ${v.probability.toFixed(3)}, threshold ${v.threshold.toFixed(3)} at target FPR ${v.target_fpr}; ${v.voices} voices, ${v.queries} model queries)\n`,
-      );
-    } else {
-      process.exitCode = 2;
+      const stateTopic = topicOf(base, '{speaker}', request.speaker);
+      const state = await retainedState(client, stateTopic, r.data.audited_at);
+      if (state !== undefined) process.stdout.write(`← ${stateTopic} (retained) ${JSON.stringify(state)}\n`);
+      process.stdout.write(`${verdictLine(r.data, truth)}\n`);
     }
   } finally {
     await client.endAsync();

@@ -1,6 +1,6 @@
 /**
- * `slmia daemon`: the long-running edge auditing service (src/daemon/). `--demo` starts it, sends one audit
- * request over MQTT as any client would, prints the verdict it receives and stops (what `make run` does).
+ * `slmia daemon`: the long-running edge auditing service (src/daemon/). `--demo` starts it, sends audit
+ * requests over MQTT as any client would, prints the verdicts it receives and stops (what `make run` does).
  */
 import type { Command } from 'commander';
 import type { Daemon } from '../daemon/controller.js';
@@ -24,12 +24,12 @@ export function registerDaemon(program: Command): void {
       'settings file (default: built-in defaults, embedded broker on 127.0.0.1:1883)',
     )
     .option('--print-config', 'print the validated settings as JSON and exit')
-    .option('--demo', 'start, audit one real speaker via an MQTT request, print the verdict, stop')
+    .option('--demo', 'start, audit the shipped demo set (demo/) via MQTT requests, print the verdicts, stop')
     .option('--speaker <id>', 'speaker id for --demo with audio paths (default: demo)')
     .option('--timeout <s>', '--demo: seconds to wait for the verdict', '300')
     .argument(
       '[audio...]',
-      '--demo: audio files/folders to audit (default: a target-member speaker of the data, else the microphone)',
+      '--demo: audio files/folders to audit (default: the demo set in demo/, a member and a non-member)',
     )
     .action(async (audio: string[], opts: DaemonCliOptions) => {
       const { loadConfig } = await import('../daemon/config.js');
