@@ -123,7 +123,7 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   t.false(existsSync(join(dir, 'bridge')));
   t.false(existsSync(join(dir, '.rejected')), 'rejected audio deleted (retain_audio false)');
   t.deepEqual(readdirSync(join(dir, '.processing', 'SPEAKER0001@tx-42')), ['.ready', 'a.wav']);
-  w.stop();
+  await w.stop();
   // A restart recovers the claimed-but-unfinished folder.
   const w2 = new SpoolWatcher({ dir, pollMs: 60_000, canAccept: () => false, onBatch: () => undefined });
   const recovered = await w2.start();
@@ -147,8 +147,48 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   t.is(third.speaker, 'SPEAKER0003');
   await w3.finish(third, true);
   t.true(existsSync(join(dir, '.done', `SPEAKER0003@${third.transaction}`, 'a.wav')));
-  w2.stop();
-  w3.stop();
+  await w2.stop();
+  await w3.stop();
+});
+
+/** Resolves with the first batch `onBatch` gets, or undefined after `ms`. */
+function firstBatch(ms: number): { onBatch: (b: SpoolBatch) => void; got: Promise<SpoolBatch | undefined> } {
+  let onBatch!: (b: SpoolBatch) => void;
+  const got = new Promise<SpoolBatch | undefined>((res) => {
+    const timer = setTimeout(() => res(undefined), ms);
+    onBatch = (b) => {
+      clearTimeout(timer);
+      res(b);
+    };
+  });
+  return { onBatch, got };
+}
+
+test('spool: a .ready marker is claimed through file-system events, long before the next scan', async (t) => {
+  const dir = tmp();
+  const { onBatch, got } = firstBatch(10_000);
+  const w = new SpoolWatcher({ dir, pollMs: 600_000, canAccept: () => true, onBatch });
+  await w.start();
+  mkdirSync(join(dir, 'SPEAKER0007'));
+  writeFileSync(join(dir, 'SPEAKER0007', 'a.wav'), 'x');
+  writeFileSync(join(dir, 'SPEAKER0007', '.ready'), '{"transaction":"ev-1"}');
+  const b = await got;
+  await w.stop();
+  t.deepEqual([b?.speaker, b?.transaction], ['SPEAKER0007', 'ev-1']);
+  t.true(existsSync(join(dir, '.processing', 'SPEAKER0007@ev-1', 'a.wav')));
+});
+
+test('spool: with watch off (file systems without events) the periodic scan claims the folder', async (t) => {
+  const dir = tmp();
+  const { onBatch, got } = firstBatch(10_000);
+  const w = new SpoolWatcher({ dir, pollMs: 100, watch: false, canAccept: () => true, onBatch });
+  await w.start();
+  mkdirSync(join(dir, 'SPEAKER0008'));
+  writeFileSync(join(dir, 'SPEAKER0008', 'a.wav'), 'x');
+  writeFileSync(join(dir, 'SPEAKER0008', '.ready'), '');
+  const b = await got;
+  await w.stop();
+  t.is(b?.speaker, 'SPEAKER0008');
 });
 
 test('strict at every level: a misspelled nested key is an error naming its full key path', (t) => {

@@ -5,6 +5,7 @@
  */
 import type { Clip } from '../audio/index.js';
 import type { AuditResult } from '../audit/index.js';
+import type { RuntimeOptions } from '../model/index.js';
 import type { Db } from '../store/db.js';
 
 /** What one audit returns: the pipeline's own result type. */
@@ -41,4 +42,6 @@ export interface AuditorOptions {
   db: Db;
   /** Speech data folder of the reference speakers. */
   dataDir?: string;
+  /** onnxruntime settings for every model the pipeline loads. */
+  runtime?: RuntimeOptions;
 }

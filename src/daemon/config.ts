@@ -151,6 +151,31 @@ const settingsSchema = z
         'Dataset folder (speechocean762 layout) of the reference (imposter) speakers when no references file ships with the bundle (default: $SLMIA_DATA_DIR/speechocean762).',
       ),
     mqtt: mqttSchema,
+    onnxruntime: z
+      .object({
+        threads: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .optional()
+          .describe(
+            'Intra-op threads per model session (default: SLMIA_ORT_THREADS, else the number of CPUs).',
+          ),
+        spinning: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Let idle onnxruntime threads busy-wait (its own default). Off: a hub shares its cores with the assistant it audits, and spinning threads then slow inference several times (bench/RESULTS.md).',
+          ),
+        cpu_mem_arena: z
+          .boolean()
+          .default(true)
+          .describe("onnxruntime's CPU memory arena (reuses the largest activations ever allocated)."),
+      })
+      .strict()
+      .prefault({})
+      .describe('How the speaker models run (onnxruntime session options).'),
     queue: z
       .object({
         max_pending: z
@@ -218,7 +243,17 @@ const settingsSchema = z
           .min(1)
           .default('.work/daemon/spool')
           .describe('Spool folder: <dir>/<speaker>/ + `.ready` marker.'),
-        poll_ms: timerMs(50).default(1000).describe('Spool scan interval, ms.'),
+        watch: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Watch the spool folder for file-system events (inotify, via chokidar): a `.ready` marker is claimed at once. false: scan every poll_ms only.',
+          ),
+        poll_ms: timerMs(50)
+          .default(1000)
+          .describe(
+            'Scan interval, ms: the fallback for file systems that deliver no events (NFS, some FUSE mounts).',
+          ),
       })
       .strict()
       .prefault({}),

@@ -70,6 +70,11 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         modelPath: config.model,
         attackPath: config.attack,
         db,
+        runtime: {
+          spinning: config.onnxruntime.spinning,
+          cpuMemArena: config.onnxruntime.cpu_mem_arena,
+          ...(config.onnxruntime.threads !== undefined && { threads: config.onnxruntime.threads }),
+        },
         ...(config.reference_data_dir ? { dataDir: config.reference_data_dir } : {}),
       }));
     if (ownAuditor) cleanups.push(() => auditor.close());
@@ -137,6 +142,9 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       ? new SpoolWatcher({
           dir: config.spool.dir,
           pollMs: config.spool.poll_ms,
+          watch: config.spool.watch,
+          onWatchError: (err) =>
+            log.warn({ err: err.message }, 'spool watcher failed; the folder is still scanned every poll_ms'),
           canAccept: () => queue.canAccept,
           onBatch: (b) => {
             log.info({ transaction: b.transaction, speaker: b.speaker }, 'spool folder claimed');
@@ -153,7 +161,11 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const handler = new RequestHandler({ config, link, queue, service, log });
 
     const emitter = new EventEmitter<{ audit: [AuditDone]; delivered: [OutboxMessage, number] }>();
-    service.on('done', (d) => emitter.emit('audit', d));
+    service.on('done', (d) => {
+      emitter.emit('audit', d);
+      // A place in the queue came free: take a ready spool folder that had to wait.
+      if (spool) void spool.scan();
+    });
     relay.on('delivered', (m, ms) => {
       log.debug(
         { outbox_id: m.id, audit_id: m.audit_id, transaction: m.transaction, topic: m.topic, ms },
@@ -208,7 +220,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       (stopping ??= (async () => {
         log.info('stopping: intake closed');
         clearInterval(health);
-        spool?.stop();
+        await spool?.stop();
         await handler.stop();
         const left = await queue.close();
         for (const job of left)

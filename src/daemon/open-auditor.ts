@@ -3,6 +3,7 @@
  * reference bank are loaded once; reference embeddings are cached in the daemon's SQLite database.
  */
 import { auditFiles, auditSpeaker, openAuditContext } from '../audit/audit-speaker.js';
+import { configureOnnxRuntime } from '../model/index.js';
 import { SqliteEmbeddingCache } from '../store/embedding-cache.js';
 import type { Auditor, AuditorOptions } from './auditor.js';
 
@@ -11,6 +12,7 @@ import type { Auditor, AuditorOptions } from './auditor.js';
  * @throws ManifestError / ModelError / AttackBundleError / ReferenceBankError from the pipeline
  */
 export async function openAuditor(o: AuditorOptions): Promise<Auditor> {
+  if (o.runtime) configureOnnxRuntime(o.runtime);
   const ctx = await openAuditContext({
     modelPath: o.modelPath,
     attackPath: o.attackPath,

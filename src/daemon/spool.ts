@@ -5,9 +5,13 @@
  * audit the folder is deleted (or moved to `.done/` when audio is retained). Folders left in `.processing/`
  * by a crash are picked up again at start-up. Speaker folders and markers are never followed through symbolic
  * links; the audio inside is read through the daemon's file access rules (src/daemon/file-access.ts).
+ *
+ * A `.ready` marker is seen at once through file-system events (chokidar: inotify on Linux), and the folder is
+ * also scanned every `pollMs` as a fallback for file systems that deliver no events (NFS, some FUSE mounts).
  */
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
 import { SPEAKER_ID } from './config.js';
 import { readSmallFile } from './file-access.js';
 
@@ -22,7 +26,12 @@ export interface SpoolBatch {
 /** Options of {@link SpoolWatcher}. */
 export interface SpoolOptions {
   dir: string;
+  /** Fallback scan interval, ms. */
   pollMs: number;
+  /** Watch the folder for file-system events (default true); false = scan every `pollMs` only. */
+  watch?: boolean;
+  /** Called when the file-system watcher fails (the periodic scan goes on). */
+  onWatchError?: (err: Error) => void;
   /** Whether a batch can be taken now (queue not full). */
   canAccept: () => boolean;
   /** Called with each claimed batch. */
@@ -42,10 +51,12 @@ function safeId(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
 }
 
-/** Polls a spool folder for ready speaker folders. */
+/** Watches (and polls) a spool folder for ready speaker folders. */
 export class SpoolWatcher {
   private timer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
   private scanning: Promise<void> | undefined;
+  private rescan = false;
 
   constructor(private readonly o: SpoolOptions) {}
 
@@ -55,7 +66,8 @@ export class SpoolWatcher {
 
   /**
    * Create the folders, hand back batches left in `.processing/` by a previous run (to queue first), and
-   * start polling (the first scan comes after `pollMs`, or call {@link scan}).
+   * start watching and polling (the first scan comes with the first event or after `pollMs`, or call
+   * {@link scan}).
    */
   async start(): Promise<SpoolBatch[]> {
     await mkdir(this.processingDir, { recursive: true });
@@ -71,12 +83,44 @@ export class SpoolWatcher {
     }
     this.timer = setInterval(() => void this.scan(), this.o.pollMs);
     this.timer.unref();
+    if (this.o.watch ?? true) await this.startWatching();
     return recovered;
   }
 
-  /** Claim every ready folder the queue can take now (joins a scan already running). */
+  /** Scan whenever a `.ready` marker appears in a speaker folder (`<dir>/<speaker>/.ready`). */
+  private async startWatching(): Promise<void> {
+    const dir = this.o.dir;
+    const watcher = watch(dir, {
+      ignoreInitial: true,
+      depth: 1,
+      // Events only trigger a scan, which looks at folders and markers without following links.
+      followSymlinks: false,
+      // The daemon's own folders (.processing, .done, .rejected) are not watched.
+      ignored: (p: string) => relative(dir, p).split(sep)[0]?.startsWith('.') === true,
+    });
+    watcher.on('add', (p) => {
+      if (basename(p) === READY) void this.scan();
+    });
+    watcher.on('error', (err) => this.o.onWatchError?.(err as Error));
+    await new Promise<void>((res) => watcher.once('ready', () => res()));
+    this.watcher = watcher;
+  }
+
+  /**
+   * Claim every ready folder the queue can take now. A call during a running scan makes that scan run once
+   * more when it ends (a marker it already walked past is not missed).
+   */
   scan(): Promise<void> {
-    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    if (this.scanning) {
+      this.rescan = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.rescan = false;
+        await this.scanOnce();
+      } while (this.rescan);
+    })().finally(() => (this.scanning = undefined));
     return this.scanning;
   }
 
@@ -132,7 +176,10 @@ export class SpoolWatcher {
     }
   }
 
-  stop(): void {
+  /** Stop watching and polling. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.watcher?.close();
+    this.watcher = undefined;
   }
 }

@@ -61,10 +61,58 @@ export interface SpeakerModel {
   close(): Promise<void>;
 }
 
-/** Options of {@link loadSpeakerModel}. */
-export interface LoadOptions {
-  /** onnxruntime intra-op threads (default: `SLMIA_ORT_THREADS` or the number of CPUs). */
+/**
+ * How onnxruntime runs a session. The defaults suit a hub whose cores are shared with other programs (the voice
+ * assistant being audited): measured in bench/RESULTS.md ("ONNX Runtime session options").
+ */
+export interface RuntimeOptions {
+  /** Intra-op threads per session (default: `SLMIA_ORT_THREADS`, else the number of CPUs). */
   threads?: number;
+  /**
+   * Let idle intra-op threads spin (busy-wait) for the next parallel section (onnxruntime's default) instead of
+   * sleeping (session config `session.intra_op.allow_spinning`). Default false: spinning threads compete with
+   * the main thread and with other processes for the same cores, which makes inference several times slower
+   * as soon as another process keeps a core busy.
+   */
+  spinning?: boolean;
+  /**
+   * onnxruntime's CPU memory arena (`enableCpuMemArena`): keeps the largest activations ever allocated for
+   * reuse. Default true.
+   */
+  cpuMemArena?: boolean;
+}
+
+/** Options of {@link loadSpeakerModel}. */
+export type LoadOptions = RuntimeOptions;
+
+let runtimeDefaults: RuntimeOptions = {};
+
+/**
+ * Set the runtime options every later {@link loadSpeakerModel} call starts from (the daemon applies its
+ * `onnxruntime` settings here, so every model it loads, target or reference, runs the same way). Keys left
+ * undefined keep the built-in defaults.
+ */
+export function configureOnnxRuntime(defaults: RuntimeOptions): void {
+  runtimeDefaults = { ...defaults };
+}
+
+/**
+ * onnxruntime session options for {@link RuntimeOptions} (the built-in defaults and
+ * {@link configureOnnxRuntime}'s filled in).
+ */
+export function sessionOptions(o: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
+  const r = { ...runtimeDefaults, ...o };
+  const threads = r.threads ?? (Number(process.env.SLMIA_ORT_THREADS) || cpus().length);
+  const spin = (r.spinning ?? false) ? '1' : '0';
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: r.cpuMemArena ?? true,
+    // failures reach the caller as typed errors with onnxruntime's message; no second copy on stderr
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
 }
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): OnnxIo[] {
@@ -235,16 +283,9 @@ export async function loadSpeakerModel(
   options: LoadOptions = {},
 ): Promise<SpeakerModel> {
   const loaded = await readManifest(manifestPath);
-  const threads = options.threads ?? (Number(process.env.SLMIA_ORT_THREADS) || cpus().length);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(loaded.onnxPath, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      // failures reach the caller as typed errors with onnxruntime's message; no second copy on stderr
-      logSeverityLevel: 4,
-    });
+    session = await ort.InferenceSession.create(loaded.onnxPath, sessionOptions(options));
   } catch (err) {
     throw new ModelError(
       `${loaded.onnxPath}: onnxruntime cannot load the model (${(err as Error).message})`,

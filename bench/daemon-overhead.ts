@@ -1,0 +1,151 @@
+/**
+ * Benchmark (issue 12, target 1): a warm daemon audit over MQTT against the pure onnxruntime time of the same
+ * clips, on the quiet machine and with one core kept busy by another process (the voice assistant a hub
+ * audits shares its cores).
+ *
+ * Arms, interleaved per round (paired; the order alternates), 10-clip audits of real speakers:
+ *   ort          session.run of the audit's prepared input batch, this process, the daemon's session options
+ *                (spinning off, threads = CPUs)
+ *   ort-spin     the same with onnxruntime's defaults (idle threads spin)
+ *   daemon       `slmia daemon` (child process, embedded broker, the unit's environment): request published →
+ *                response received
+ *   daemon-spin  a second daemon with `onnxruntime.spinning: true`
+ * Ratio = daemon / ort of the same round. Also the daemon's stage times from its `audit committed` log.
+ *
+ *   make build && node --import=tsx bench/daemon-overhead.ts [--rounds 20]
+ */
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { loadClip } from '../src/audio/index.js';
+import { bundleVoiceSpec } from '../src/audit/audit-speaker.js';
+import { readBundle } from '../src/attack/index.js';
+import { DEFAULT_ATTACK, DEFAULT_MODEL } from '../src/daemon/config.js';
+import { clipToVoices } from '../src/features/index.js';
+import { runFrontend } from '../src/frontend/index.js';
+import { readManifest, sessionOptions } from '../src/model/index.js';
+import { projectRoot } from '../src/paths.js';
+import { benchAudits, clipSource } from './lib/clips.js';
+import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemon.js';
+import { fmt, load1, ratios, summarize, withBusyCore } from './lib/paired.js';
+
+const args = process.argv.slice(2);
+const rounds = Number(args[args.indexOf('--rounds') + 1] || 20);
+const WARMUP = 4;
+
+const modelPath = resolve(projectRoot, DEFAULT_MODEL);
+const { manifest: m, onnxPath } = await readManifest(modelPath);
+const voice = bundleVoiceSpec((await readBundle(resolve(projectRoot, DEFAULT_ATTACK))).bundle);
+const audits = await benchAudits(10);
+
+/** The model inputs the daemon builds for one audit: one tensor per query. */
+async function inputsOf(files: string[]): Promise<ort.Tensor[]> {
+  const groups = new Map<string, Float32Array[]>();
+  for (const f of files) {
+    const clip = await loadClip(f, { sampleRate: m.sample_rate, minSeconds: m.min_seconds });
+    for (const v of clipToVoices(clip.samples, m.sample_rate, voice)) {
+      const fe = runFrontend(v, m.frontend, m.sample_rate);
+      const key = fe.shape.join('x');
+      groups.set(key, [...(groups.get(key) ?? []), fe.data]);
+    }
+  }
+  const out: ort.Tensor[] = [];
+  for (const [key, datas] of groups) {
+    const dims = key.split('x').map(Number);
+    for (let s = 0; s < datas.length; s += m.max_batch) {
+      const part = datas.slice(s, s + m.max_batch);
+      const size = part[0]?.length ?? 0;
+      const data = new Float32Array(part.length * size);
+      part.forEach((d, i) => data.set(d, i * size));
+      out.push(new ort.Tensor('float32', data, [part.length, ...dims]));
+    }
+  }
+  return out;
+}
+const inputs = await Promise.all(audits.map((a) => inputsOf(a.files)));
+const sessions = {
+  ort: await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: false })),
+  'ort-spin': await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: true })),
+};
+
+const timings: Record<string, Record<string, number>> = {};
+const unitEnv = unitEnvironment();
+const start = (spinning: boolean): Promise<BenchDaemon> =>
+  startBenchDaemon({
+    settings: { spool: { enabled: false }, onnxruntime: { spinning } },
+    env: unitEnv,
+    onLog: (l) => {
+      if (l.msg === 'audit committed') timings[String(l.transaction)] = l.timings as Record<string, number>;
+    },
+  });
+const daemons = { daemon: await start(false), 'daemon-spin': await start(true) };
+
+let seq = 0;
+const runOrt = (name: keyof typeof sessions, i: number) => async (): Promise<number> => {
+  const s = performance.now();
+  for (const x of inputs[i] as ort.Tensor[]) await sessions[name].run({ [m.input.name]: x });
+  return performance.now() - s;
+};
+const runDaemon = (name: keyof typeof daemons, i: number) => async (): Promise<number> => {
+  const a = audits[i] as (typeof audits)[number];
+  const transaction = `${name}-${seq++}`;
+  const { ms, response } = await daemons[name].audit({ transaction, speaker: a.speaker, files: a.files });
+  if (response.status !== 'ok') throw new Error(`${transaction}: ${response.error}`);
+  return ms;
+};
+
+/** `n` paired rounds; round r audits audits[r % 10] in every arm, in an order that reverses every round. */
+async function measure(n: number): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { ort: [], 'ort-spin': [], daemon: [], 'daemon-spin': [] };
+  for (let r = 0; r < n; r++) {
+    const i = r % audits.length;
+    const arms: [string, () => Promise<number>][] = [
+      ['ort', runOrt('ort', i)],
+      ['daemon', runDaemon('daemon', i)],
+      ['ort-spin', runOrt('ort-spin', i)],
+      ['daemon-spin', runDaemon('daemon-spin', i)],
+    ];
+    for (const [name, run] of r % 2 === 0 ? arms : arms.reverse()) out[name]?.push(await run());
+  }
+  return out;
+}
+
+await measure(WARMUP);
+const results: { label: string; load: string; data: Record<string, number[]>; stages: string }[] = [];
+for (const busy of [false, true]) {
+  const started = seq;
+  const data = busy ? await withBusyCore(() => measure(rounds)) : await measure(rounds);
+  const stageNames = [
+    'decodeMs',
+    'frontendMs',
+    'inferenceMs',
+    'featuresMs',
+    'attackMs',
+    'storeMs',
+    'totalMs',
+  ];
+  const ours = Object.entries(timings).filter(
+    ([t]) => t.startsWith('daemon-') && !t.startsWith('daemon-spin') && Number(t.split('-')[1]) >= started,
+  );
+  const stages = stageNames
+    .map((s) => `${s.replace('Ms', '')} ${summarize(ours.map(([, t]) => t[s] ?? NaN)).median.toFixed(1)}`)
+    .join(', ');
+  results.push({ label: busy ? 'one core busy' : 'quiet', load: load1(), data, stages });
+}
+for (const d of Object.values(daemons)) await d.stop();
+
+const lines = [
+  `Model \`${DEFAULT_MODEL}\`, attack \`${DEFAULT_ATTACK}\`, clips from ${clipSource}; ${audits.length} audits of 10 utterances (10 voices, ${inputs[0]?.length ?? 0} query each) cycled, ${rounds} paired rounds per condition after ${WARMUP} warm-up rounds, ${cpus().length} CPUs; daemon environment ${JSON.stringify(unitEnv)}.`,
+  '',
+  '| condition (load avg) | ort (daemon options) ms | ort-spin (defaults) ms | daemon ms | daemon-spin ms | **daemon / ort** | daemon-spin / ort-spin | daemon / best pure ort |',
+  '|---|---|---|---|---|---|---|---|',
+  ...results.map(({ label, load, data }) => {
+    const best = (data.ort as number[]).map((x, i) =>
+      Math.min(x, (data['ort-spin'] as number[])[i] as number),
+    );
+    return `| ${label} (${load}) | ${fmt(summarize(data.ort as number[]))} | ${fmt(summarize(data['ort-spin'] as number[]))} | ${fmt(summarize(data.daemon as number[]))} | ${fmt(summarize(data['daemon-spin'] as number[]))} | **${fmt(summarize(ratios(data.daemon as number[], data.ort as number[])), 2, '×')}** | ${fmt(summarize(ratios(data['daemon-spin'] as number[], data['ort-spin'] as number[])), 2, '×')} | ${fmt(summarize(ratios(data.daemon as number[], best)), 2, '×')} |`;
+  }),
+  '',
+  ...results.map((r) => `- daemon stage medians, ${r.label} (ms): ${r.stages}`),
+];
+console.log(lines.join('\n'));

@@ -1,0 +1,92 @@
+/**
+ * Paired, interleaved measurements for a noisy shared machine: every round runs each arm once (the order
+ * alternates between rounds, so neither arm always runs first), and ratios are taken within a round, so a
+ * slow stretch of the machine slows both sides of a ratio alike. Summaries are median with min–max and the
+ * interquartile range.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+
+/** Median, quartiles and range of a sample. */
+export interface Summary {
+  n: number;
+  median: number;
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+}
+
+/** Summary of the finite values of `xs` (linear-interpolated quantiles). */
+export function summarize(xs: number[]): Summary {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const q = (p: number): number => {
+    if (s.length === 0) return NaN;
+    const i = p * (s.length - 1);
+    const lo = Math.floor(i);
+    const hi = Math.ceil(i);
+    return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (i - lo);
+  };
+  return { n: s.length, median: q(0.5), p25: q(0.25), p75: q(0.75), min: s[0] ?? NaN, max: s.at(-1) ?? NaN };
+}
+
+/** `median [min–max]` with `digits` decimals (and the unit appended to each number). */
+export function fmt(s: Summary, digits = 1, unit = ''): string {
+  const f = (x: number): string => `${x.toFixed(digits)}${unit}`;
+  return `${f(s.median)} [${f(s.min)}–${f(s.max)}]`;
+}
+
+/** `median (IQR p25–p75)`. */
+export function fmtIqr(s: Summary, digits = 2): string {
+  return `${s.median.toFixed(digits)} (IQR ${s.p25.toFixed(digits)}–${s.p75.toFixed(digits)})`;
+}
+
+/**
+ * Run `rounds` rounds of every arm, interleaved: round r runs the arms in order, reversed on odd rounds.
+ * @param arms name → one measurement (returns the measured value, e.g. milliseconds)
+ * @returns name → the values, one per round, in round order (so index i of two arms is a pair)
+ */
+export async function pairedRounds(
+  arms: Record<string, () => Promise<number>>,
+  rounds: number,
+): Promise<Record<string, number[]>> {
+  const names = Object.keys(arms);
+  const out: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const name of r % 2 === 0 ? names : [...names].reverse())
+      (out[name] as number[]).push(await (arms[name] as () => Promise<number>)());
+  }
+  return out;
+}
+
+/** Per-round ratios a[i] / b[i]. */
+export function ratios(a: number[], b: number[]): number[] {
+  return a.map((x, i) => x / (b[i] as number));
+}
+
+/**
+ * Keep one CPU core busy with a spinning child process (the "voice assistant" sharing the hub) while `fn` runs.
+ * The busy process runs at normal priority.
+ */
+export async function withBusyCore<T>(fn: () => Promise<T>): Promise<T> {
+  const busy: ChildProcess = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 200));
+  try {
+    return await fn();
+  } finally {
+    busy.kill('SIGKILL');
+    await new Promise((r) => busy.once('exit', r));
+  }
+}
+
+/** The 1-minute load average, for the record of each measurement. */
+export function load1(): string {
+  return (loadavg()[0] as number).toFixed(1);
+}
+
+/** Wall milliseconds of `fn`. */
+export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
