@@ -165,6 +165,7 @@ for arch in "${ARCHES[@]}"; do
   cp deploy/install.sh "$stage/install.sh" && chmod 755 "$stage/install.sh"
   cp deploy/README.md "$stage/README.md"
   cp deploy/config.yaml "$stage/config.example.yaml"
+  mkdir -p "$stage/mosquitto" && cp deploy/mosquitto/acl deploy/mosquitto/slmia.conf "$stage/mosquitto/"
   cp "$nd/LICENSE" "$stage/licenses/node.LICENSE"
   cp node_modules/sqlite3/LICENSE "$stage/licenses/sqlite3.LICENSE"
   [ -f node_modules/onnxruntime-node/LICENSE ] && cp node_modules/onnxruntime-node/LICENSE "$stage/licenses/onnxruntime.LICENSE"

@@ -4,7 +4,7 @@
 # chroot is the build machine's architecture; install.sh is the same file in both tarballs) and checks:
 #   - user `slmia`: system account, home /var/lib/slmia, no login shell, member of `audio`;
 #   - /opt/slmia/slmia runs as that user (--version, inspect-model on the shipped models);
-#   - /var/lib/slmia owned by slmia, mode 0750; /etc/slmia/config.yaml present; /usr/local/bin/slmia link;
+#   - /var/lib/slmia owned by slmia, mode 0700; /etc/slmia/config.yaml present; /usr/local/bin/slmia link;
 #   - the installed /etc/slmia/config.yaml validates (state under /var/lib/slmia, shipped model + bundle);
 #   - the daemon starts as slmia from /opt/slmia, audits one real speaker dropped into its spool folder
 #     (verdict read back with `slmia history`), and stops gracefully on SIGTERM (needs the default model
@@ -70,8 +70,8 @@ IFS=: read -r _ _ uid _ _ home shell <<<"$(in_chroot getent passwd slmia)" || fa
 [ "$home" = /var/lib/slmia ] || fail "slmia home is $home, expected /var/lib/slmia"
 case $shell in */nologin | */false) ;; *) fail "slmia has login shell $shell" ;; esac
 in_chroot id -nG slmia | tr ' ' '\n' | grep -qx audio || fail "slmia is not in the audio group"
-[ "$(in_chroot stat -c '%U:%G %a' /var/lib/slmia)" = "slmia:slmia 750" ] ||
-  fail "/var/lib/slmia is $(in_chroot stat -c '%U:%G %a' /var/lib/slmia), expected slmia:slmia 750"
+[ "$(in_chroot stat -c '%U:%G %a' /var/lib/slmia)" = "slmia:slmia 700" ] ||
+  fail "/var/lib/slmia is $(in_chroot stat -c '%U:%G %a' /var/lib/slmia), expected slmia:slmia 700"
 [ "$(in_chroot stat -c '%U' /opt/slmia/slmia)" = root ] || fail "/opt/slmia/slmia is not owned by root"
 in_chroot test -f /etc/slmia/config.yaml || fail "/etc/slmia/config.yaml missing"
 [ "$(in_chroot readlink /usr/local/bin/slmia)" = /opt/slmia/slmia ] || fail "/usr/local/bin/slmia does not link to /opt/slmia/slmia"
@@ -179,7 +179,9 @@ if grep -i 'slmia.service' "$ROOT/build/dist/systemd-analyze.log" | grep -qiv 'n
   fail "systemd-analyze verify reported problems with slmia.service"
 fi
 for line in User=slmia SupplementaryGroups=audio Restart=on-failure ProtectSystem=strict \
-  ReadWritePaths=/var/lib/slmia NoNewPrivileges=true PrivateTmp=true \
+  ReadWritePaths=/var/lib/slmia NoNewPrivileges=true PrivateTmp=true ProtectHome=true \
+  DevicePolicy=closed 'DeviceAllow=char-alsa rw' StateDirectoryMode=0700 UMask=0077 \
+  'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' SystemCallFilter=@system-service SystemCallErrorNumber=EPERM \
   'ExecStart=/opt/slmia/slmia daemon --config /etc/slmia/config.yaml'; do
   in_chroot grep -qx "$line" "$unit" || fail "$unit lacks $line"
 done

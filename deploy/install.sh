@@ -129,7 +129,7 @@ mkdir -p "$(dirname "$PREFIX")"
 staging="$PREFIX.new.$$"
 rm -rf "$staging"
 mkdir -p "$staging"
-for f in slmia lib models package.json README.md BUILD licenses systemd config.example.yaml; do
+for f in slmia lib models package.json README.md BUILD licenses systemd mosquitto config.example.yaml; do
   if [ -e "$SRC/$f" ]; then cp -R "$SRC/$f" "$staging/"; fi
 done
 cp "$SRC/install.sh" "$staging/install.sh"
@@ -145,7 +145,7 @@ rm -rf "$PREFIX.old"
 mkdir -p "$(dirname "$BIN_LINK")"
 ln -sfn "$PREFIX/slmia" "$BIN_LINK"
 
-install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
+install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
 install -d -m 0755 "$CONF_DIR"
 if [ ! -e "$CONF_DIR/config.yaml" ]; then
   install -m 0640 -o root -g "$SERVICE_USER" "$SRC/config.example.yaml" "$CONF_DIR/config.yaml"

@@ -4,7 +4,6 @@
  * then restarted: the verdict is delivered with the same transaction id and the audit is not run twice.
  * Also checks the Last Will (offline) and a clean SIGTERM shutdown.
  */
-import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,9 +18,9 @@ import { pendingOutbox } from '../src/store/outbox.js';
 import { groupSpeakers, labCachePath, pipelinePaths, pipelineTest } from './helpers/daemon.js';
 import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
 import { Observer } from './helpers/mqtt-observer.js';
+import { withTool } from './helpers/tools.js';
 
-const crashTest = mosquittoBin ? pipelineTest : test.skip;
-if (!mosquittoBin) console.warn(`[slmia tests] ${NO_MOSQUITTO}`);
+const crashTest = withTool(Boolean(mosquittoBin), NO_MOSQUITTO, pipelineTest);
 
 /** Start `slmia daemon -c <config>`; resolves once its log says a line matching `ready`. */
 function spawnDaemon(

@@ -29,7 +29,8 @@ import {
   type FileAccessPolicy,
 } from '../src/daemon/file-access.js';
 
-const SECRET = 'root:$6$very-secret-hash:19000:0:99999:7:::';
+/** A secret of a recognisable length (7919 bytes), so that a leaked size shows. */
+const SECRET = 'root:$6$very-secret-hash:19000:0:99999:7:::'.padEnd(7919, '#');
 
 /** A sandbox: `root/` (allowed, holding one 44-byte WAV-looking file), `outside/` with a secret file. */
 function sandbox(over: Partial<FileAccessPolicy> = {}): {

@@ -102,8 +102,7 @@ function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
       `WAV format tag ${audioFormat} with ${bits} bits per sample; expected PCM (1) 8/16/24/32-bit or float (3) 32/64-bit`,
     );
   }
-  if (!(fmt.sampleRate > 0))
-    throw new AudioError(source, 'truncated-header', `WAV sample rate ${fmt.sampleRate}`);
+  checkSampleRate(source, fmt.sampleRate);
   const data = wav.data as { chunkSize: number; samples: Uint8Array };
   if (data.samples.length < data.chunkSize) {
     throw new AudioError(
@@ -270,6 +269,16 @@ function mixToMono(channels: ArrayLike<number>[], map: (v: number) => number): F
   return out;
 }
 
+/** Sample rates decoded, Hz: below 1 kHz is no speech recording, above 768 kHz no recorder writes. */
+export const SAMPLE_RATE_RANGE = [1000, 768_000] as const;
+
+/** @throws AudioError `unsupported-encoding` for a sample rate outside {@link SAMPLE_RATE_RANGE} */
+function checkSampleRate(source: string, rate: number): void {
+  const [lo, hi] = SAMPLE_RATE_RANGE;
+  if (!(Number.isInteger(rate) && rate >= lo && rate <= hi))
+    throw new AudioError(source, 'unsupported-encoding', `sample rate ${rate} Hz outside ${lo}-${hi} Hz`);
+}
+
 function finish(
   source: string,
   samples: Float32Array,
@@ -277,6 +286,7 @@ function finish(
   channels: number,
   format: DecodedAudio['format'],
 ): DecodedAudio {
+  checkSampleRate(source, sampleRate);
   if (samples.length === 0) throw new AudioError(source, 'empty', 'no audio samples (0 frames)');
   for (let i = 0; i < samples.length; i++) {
     if (!Number.isFinite(samples[i])) {

@@ -187,10 +187,13 @@ export async function demo(config: DaemonConfig, audio: string[], opts: DemoOpti
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
   const responseTopic = topicOf(base, 'bridge/response/audit');
+  // On the embedded broker the demo (run by the daemon's owner) logs in as the daemon; elsewhere with the
+  // configured login.
+  const login = daemon.broker?.login ?? { username: config.mqtt.username, password: config.mqtt.password };
   const client = await mqtt.connectAsync(url, {
     clientId: `slmia-demo-${process.pid}`,
-    ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
-    ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ...(login.username !== undefined && { username: login.username }),
+    ...(login.password !== undefined && { password: login.password }),
   });
   (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   try {

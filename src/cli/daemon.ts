@@ -36,13 +36,30 @@ export function registerDaemon(program: Command): void {
       const config = loadConfig(opts.config);
       if (opts.printConfig) {
         process.stdout.write(
-          `${JSON.stringify({ ...config, mqtt: { ...config.mqtt, password: config.mqtt.password ? '***' : undefined } }, null, 2)}\n`,
+          `${JSON.stringify(
+            {
+              ...config,
+              mqtt: {
+                ...config.mqtt,
+                password: config.mqtt.password ? '***' : undefined,
+                embedded: {
+                  ...config.mqtt.embedded,
+                  users: config.mqtt.embedded.users.map((u) => ({ ...u, password: '***' })),
+                },
+              },
+            },
+            null,
+            2,
+          )}\n`,
         );
         return;
       }
       if (opts.demo) return (await import('./daemon-demo.js')).demo(config, audio, opts);
       const { startDaemon } = await import('../daemon/controller.js');
-      const daemon = await startDaemon(config);
+      const { captureConsole, createLogger } = await import('../daemon/logger.js');
+      const log = createLogger(config.log_level);
+      captureConsole(log); // library console output joins the JSON log
+      const daemon = await startDaemon(config, { log });
       await untilSignal(daemon);
     });
 }

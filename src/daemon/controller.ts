@@ -6,7 +6,6 @@
  * close broker and database. Undelivered messages stay in the outbox for the next start.
  */
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../publish/embedded-broker.js';
 import { MqttLink } from '../publish/mqtt.js';
 import { OutboxRelay } from '../publish/outbox-relay.js';
@@ -25,6 +24,7 @@ import { openAuditor } from './open-auditor.js';
 import { AuditQueue, StoppingError } from './queue.js';
 import { RequestHandler } from './request-handler.js';
 import { SpoolWatcher, type SpoolBatch } from './spool.js';
+import { prepareStateDir } from './state-dir.js';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -60,7 +60,10 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    const db = await Db.open(join(config.data_dir, 'slmia.db'));
+    // State folder 0700 and database 0600 whatever the umask; typed errors for an unusable folder.
+    const db = await Db.open(
+      await prepareStateDir(config.data_dir, config.spool.enabled ? config.spool.dir : undefined),
+    );
     cleanups.push(() => db.close());
     const ownAuditor = !opts.auditor;
     log.info({ model: config.model, attack: config.attack }, 'loading audit pipeline');
@@ -80,21 +83,36 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     if (ownAuditor) cleanups.push(() => auditor.close());
     let broker: EmbeddedBroker | undefined;
     let url = config.mqtt.url;
+    const m = config.mqtt;
+    const clientId = m.client_id ?? `slmia-${config.device_id}`;
     if (!url) {
-      broker = await startEmbeddedBroker(config.mqtt.embedded.host, config.mqtt.embedded.port);
+      // Logins and ACL: src/publish/broker-acl.ts (only the daemon publishes its topics).
+      broker = await startEmbeddedBroker({
+        host: m.embedded.host,
+        port: m.embedded.port,
+        users: m.embedded.users,
+        ...(m.embedded.password_file && { passwordFile: m.embedded.password_file }),
+        base: m.base_topic,
+        discoveryPrefix: config.homeassistant.discovery_prefix,
+        clientId,
+        ...(m.username !== undefined && { username: m.username }),
+        ...(m.password !== undefined && { password: m.password }),
+        warn: (msg) => log.warn(msg),
+      });
       cleanups.push(() => (broker as EmbeddedBroker).close());
       url = broker.url;
       log.info({ url }, 'embedded MQTT broker (aedes) listening');
     }
+    const login = broker?.login ?? { username: m.username, password: m.password };
     const link = new MqttLink({
       url,
       base_topic: config.mqtt.base_topic,
-      client_id: config.mqtt.client_id ?? `slmia-${config.device_id}`,
+      client_id: clientId,
       keepalive: config.mqtt.keepalive,
       reconnect_period_ms: config.mqtt.reconnect_period_ms,
       reject_unauthorized: config.mqtt.reject_unauthorized,
-      ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
-      ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+      ...(login.username !== undefined && { username: login.username }),
+      ...(login.password !== undefined && { password: login.password }),
       ...(config.mqtt.ca && { ca: config.mqtt.ca }),
       ...(config.mqtt.cert && { cert: config.mqtt.cert }),
       ...(config.mqtt.key && { key: config.mqtt.key }),

@@ -4,7 +4,7 @@
  * `<base>/bridge/response/audit` with `status: "error"` (and stored as an error audit).
  */
 import { SlmiaError } from '../errors.js';
-import { AuditRequestSchema, topicOf } from '../publish/topics.js';
+import { AuditRequestSchema, TransactionId, topicOf } from '../publish/topics.js';
 import type { MqttLink } from '../publish/mqtt.js';
 import type { AuditService } from './audit-service.js';
 import { describeError } from './audit-service.js';
@@ -69,7 +69,7 @@ export function parseAuditRequest(
 function transactionOf(payload: Buffer): string | number | null {
   try {
     const t = (JSON.parse(payload.toString()) as { transaction?: unknown }).transaction;
-    return typeof t === 'string' || typeof t === 'number' ? t : null;
+    return TransactionId.safeParse(t).success ? (t as string | number) : null;
   } catch {
     return null;
   }

@@ -27,10 +27,20 @@ export type Verdict = AuditVerdict & { audited_at: string };
 /** `<base>/<speaker>` (retained): the latest verdict for that speaker. */
 export type SpeakerState = Omit<Verdict, 'speaker'>;
 
+/**
+ * A request's transaction id: a string of 1-128 characters or a whole number of magnitude at most 2^53-1, i.e. a
+ * value that JSON carries back unchanged in the response. Others (`1.5`, `1e999` = Infinity, `2^60`) are refused
+ * with `request.invalid`, and the error response's `transaction` is then null.
+ */
+export const TransactionId = z.custom<string | number>(
+  (v) => (typeof v === 'string' && v.length >= 1 && v.length <= 128) || Number.isSafeInteger(v),
+  'must be a string of 1-128 characters or a whole number of magnitude at most 2^53-1',
+);
+
 /** `<base>/bridge/request/audit` (in). Exactly one of `files` and `record`. */
 export const AuditRequestSchema = z
   .object({
-    transaction: z.union([z.string().min(1).max(128), z.number()]).optional(),
+    transaction: TransactionId.optional(),
     speaker: z.string(),
     files: z.array(z.string().min(1)).min(1).optional(),
     record: z

@@ -112,8 +112,19 @@ function fromRow(r: AuditRow): AuditRecord {
     ...rest,
     transaction: transaction_id,
     quantized: quantized_features ? new Uint8Array(quantized_features) : null,
-    timings: timings ? (JSON.parse(timings) as AuditTimings) : null,
+    timings: parseTimings(timings),
   };
+}
+
+/** Stored timings, or null when the column is empty or damaged (a corrupt row must not stop the daemon). */
+function parseTimings(text: string | null): AuditTimings | null {
+  if (!text) return null;
+  try {
+    const t = JSON.parse(text) as unknown;
+    return t && typeof t === 'object' && !Array.isArray(t) ? (t as AuditTimings) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Filters of {@link listAudits}. */

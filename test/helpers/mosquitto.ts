@@ -67,12 +67,15 @@ export class Mosquitto {
 
   /**
    * Start on a free loopback port (persistence in a temp folder). Anonymous access, unless `tls` (server
-   * certificate files) and/or `users` (name → password; needs mosquitto_passwd) are given.
+   * certificate files) and/or `users` (name → password; needs mosquitto_passwd) are given; `extra` lines are
+   * appended to the configuration.
    */
   static async start(
     opts: {
       tls?: { cafile: string; certfile: string; keyfile: string };
       users?: Record<string, string>;
+      /** More mosquitto.conf lines (e.g. `acl_file …`). */
+      extra?: string[];
     } = {},
   ): Promise<Mosquitto> {
     if (!mosquittoBin) throw new Error(NO_MOSQUITTO);
@@ -98,6 +101,7 @@ export class Mosquitto {
         `listener ${m.port} 127.0.0.1`,
         ...tls,
         ...auth,
+        ...(opts.extra ?? []),
         'persistence true',
         `persistence_location ${dir}/`,
         'autosave_interval 1',
