@@ -242,6 +242,41 @@ brokerTest('Last Will: offline with the time; a restarted fleet keeps it and cat
   }
 });
 
+brokerTest(
+  'catch-up replays more retained states than the broker queues for one client (1,500 > 1000)',
+  async (t) => {
+    const hub = await connectHub(url(), 't1/hub-many');
+    const n = 1500;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        pub(
+          hub,
+          `t1/hub-many/S${i}`,
+          {
+            verdict: 'non-member',
+            probability: i / n,
+            audited_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+          },
+          true,
+        ),
+      ),
+    );
+    const fleet = await startTestFleet(url());
+    try {
+      await until(() => fleet.fleet.hubs.get('t1/hub-many')?.speakers === n, 20_000, `${n} retained states`);
+      t.is((await fleet.store.speakers('t1/hub-many')).length, n);
+    } finally {
+      await fleet.stop();
+      await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          hub.publishAsync(`t1/hub-many/S${i}`, '', { qos: 1, retain: true }),
+        ),
+      );
+      await hub.endAsync(true);
+    }
+  },
+);
+
 brokerTest('no audio, embeddings or features reach the fleet store', async (t) => {
   const base = 't1/hub-c';
   const hub = await connectHub(url(), base);

@@ -1,8 +1,8 @@
 /**
  * The fleet's MQTT client (mqtt.js): connects to one broker (URL, TLS, credentials as the daemon does),
- * subscribes to the configured topic filters (QoS 1, so retained hub states replay on every connect: a fleet
- * that restarts, or a hub that comes back, catches up), feeds every message to the {@link Fleet}, and publishes
- * audit requests from the page.
+ * subscribes to the configured topic filters (retained hub states replay on every connect: a fleet that
+ * restarts, or a hub that comes back, catches up), feeds every message to the {@link Fleet}, and publishes audit
+ * requests from the page (QoS 1).
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -52,7 +52,11 @@ export function connectFleet(c: FleetConfig['mqtt'], fleet: Fleet, onError: (err
   client.on('connect', () => {
     last = '';
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-    client.subscribe(c.topics, { qos: 1 }, (err) => {
+    // QoS 0: the subscription replays every hub's retained messages at once (200 hubs × 25 speakers ≈ 5,000),
+    // and brokers hold at most `max_queued_messages` (Mosquitto: 1000) QoS 1 messages for one client beyond the
+    // in-flight window, dropping the rest. QoS 0 goes straight out. With a clean session nothing more is lost:
+    // what is published while the fleet is away is gone either way, and the retained states replay on connect.
+    client.subscribe(c.topics, { qos: 0 }, (err) => {
       if (err) onError(err);
     });
   });
