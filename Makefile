@@ -46,6 +46,7 @@ bench: build
 	node --import=tsx bench/embed.ts
 	node --import=tsx bench/features.ts
 	MALLOC_ARENA_MAX=2 node --import=tsx bench/audit-latency.ts --node-flags --max-semi-space-size=1
+	node --import=tsx bench/fleet-scale.ts
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:

@@ -527,10 +527,21 @@ test('retention: old health, verdicts and audits go; unanswered page requests ar
   fleet.requested('slmia', 'old-tx', 'S1', old.toISOString());
   fleet.requested('slmia', 'late-tx', 'S1', new Date(now - 3600_000).toISOString());
   fleet.requested('slmia', 'new-tx', 'S1', new Date(now - 10_000).toISOString());
+  // The request echoed back late (through a bridge) after the hub's queued event: the stage stays.
+  fleet.handle(
+    'slmia/bridge/event',
+    b({ type: 'queued', transaction: 'new-tx', speaker: 'S1', source: 'mqtt' }),
+    false,
+  );
+  fleet.handle(
+    'slmia/bridge/request/audit',
+    b({ transaction: 'new-tx', speaker: 'S1', files: ['a.wav'] }),
+    false,
+  );
   const n = await store.prune({ health_days: 7, verdict_days: 365, audit_days: 30 }, 900, now);
   t.deepEqual(n, { health: 1, verdicts: 1, audits: 1 });
   t.like(await store.audit('slmia', 'late-tx'), { status: 'unanswered' });
-  t.like(await store.audit('slmia', 'new-tx'), { status: 'pending' });
+  t.like(await store.audit('slmia', 'new-tx'), { status: 'pending', stage: 'queued', from_fleet: 1 });
   t.deepEqual(
     (await store.history('slmia', 'S1')).map((v) => v.probability),
     [0.8],

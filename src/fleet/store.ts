@@ -288,7 +288,8 @@ export class FleetStore {
     );
   }
 
-  /** Create or update a tracked audit. A final status (ok/error) is never turned back into pending. */
+  /** Create or update a tracked audit. A final status (ok/error) is never turned back into pending, and a
+   * request seen late (e.g. echoed through a bridge) never moves the stage back to `requested`. */
   updateAudit(a: AuditUpdate): void {
     const cols = AUDIT_COLUMNS.filter((c) => a[c] !== undefined);
     const status = a.status ?? 'pending';
@@ -298,7 +299,9 @@ export class FleetStore {
          VALUES (?, ?, ?, ?, ?${cols.map(() => ', ?').join('')})
          ON CONFLICT (base, transaction_id) DO UPDATE SET
            stage = CASE WHEN audits.status IN ('ok', 'error') AND excluded.status IN ('pending', 'unanswered')
-                        THEN audits.stage ELSE excluded.stage END,
+                        THEN audits.stage
+                        WHEN excluded.stage = 'requested' THEN audits.stage
+                        ELSE excluded.stage END,
            status = CASE WHEN audits.status IN ('ok', 'error') AND excluded.status IN ('pending', 'unanswered')
                          THEN audits.status ELSE excluded.status END,
            updated_at = excluded.updated_at${cols.map((c) => `, ${c} = excluded.${c}`).join('')}`,
