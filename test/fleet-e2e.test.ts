@@ -21,17 +21,16 @@ import { listAudits } from '../src/store/audits.js';
 import { groupSpeakers, NO_PIPELINE, openTestAuditor, testConfig } from './helpers/daemon.js';
 import { startTestFleet, until } from './helpers/fleet.js';
 import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
+import { withTool } from './helpers/tools.js';
 
 /** Debian's chromium (`.ci/run` installs it); `SLMIA_CHROMIUM` overrides. */
 const chromiumPath = process.env.SLMIA_CHROMIUM ?? '/usr/bin/chromium';
-const NO_CHROMIUM = existsSync(chromiumPath)
-  ? undefined
-  : `${chromiumPath} not found (apt-get install chromium; .ci/run does it): browser test skipped`;
+const NO_CHROMIUM = `${chromiumPath} not found (apt-get install chromium; .ci/run does it)`;
+/** Needs the speech data and models (else skipped) and Mosquitto (else skipped locally, failed in CI). */
+const e2eTest = withTool(Boolean(mosquittoBin), NO_MOSQUITTO, NO_PIPELINE ? test.skip : test.serial);
+/** …and chromium. */
+const browserTest = withTool(existsSync(chromiumPath), NO_CHROMIUM, e2eTest);
 const skip = NO_PIPELINE ?? (mosquittoBin ? undefined : NO_MOSQUITTO);
-if (skip) console.warn(`[slmia tests] ${skip}`);
-else if (NO_CHROMIUM) console.warn(`[slmia tests] ${NO_CHROMIUM}`);
-const e2eTest = skip ? test.skip : test.serial;
-const browserTest = skip || NO_CHROMIUM ? test.skip : test.serial;
 
 const MEMBER = 'SPEAKER0111';
 const NONMEMBER = 'SPEAKER0006';

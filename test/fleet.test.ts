@@ -25,9 +25,9 @@ import {
 } from './helpers/fleet.js';
 import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
 import { Observer } from './helpers/mqtt-observer.js';
+import { withTool } from './helpers/tools.js';
 
-const brokerTest = mosquittoBin ? test.serial : test.skip;
-if (!mosquittoBin) console.warn(`[slmia tests] ${NO_MOSQUITTO}`);
+const brokerTest = withTool(Boolean(mosquittoBin), NO_MOSQUITTO, test.serial);
 
 let broker: Mosquitto | undefined;
 test.before(async () => {
