@@ -233,7 +233,7 @@ for (let r = 0; r < ROUNDS; r++)
   }
 const overviewHtml = await (await fetch(`${fleetUrl}/`)).text();
 const rows = (overviewHtml.match(/<tr id="hub-/g) ?? []).length;
-let browserMs: number[] = [];
+const browserMs: number[] = [];
 if (existsSync(CHROMIUM)) {
   const { chromium } = await import('playwright-core');
   const b = await chromium.launch({
