@@ -18,6 +18,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -121,7 +122,9 @@ test.serial.before(async (t) => {
 });
 
 test.after.always(async (t) => {
-  await (t.context as Partial<Ctx>).close?.();
+  const c = t.context as Partial<Ctx>;
+  await c.close?.();
+  if (c.dir) rmSync(c.dir.top, { recursive: true, force: true });
 });
 
 /** No secret content, its size, or the outside folder in a text (the request's own path aside). */

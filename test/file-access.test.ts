@@ -32,6 +32,11 @@ import {
 /** A secret of a recognisable length (7919 bytes), so that a leaked size shows. */
 const SECRET = 'root:$6$very-secret-hash:19000:0:99999:7:::'.padEnd(7919, '#');
 
+const sandboxes: string[] = [];
+test.after.always(() => {
+  for (const d of sandboxes) rmSync(d, { recursive: true, force: true });
+});
+
 /** A sandbox: `root/` (allowed, holding one 44-byte WAV-looking file), `outside/` with a secret file. */
 function sandbox(over: Partial<FileAccessPolicy> = {}): {
   dir: string;
@@ -40,6 +45,7 @@ function sandbox(over: Partial<FileAccessPolicy> = {}): {
   access: FileAccess;
 } {
   const dir = mkdtempSync(join(tmpdir(), 'slmia-fa-'));
+  sandboxes.push(dir);
   const root = join(dir, 'root');
   const outside = join(dir, 'outside');
   mkdirSync(join(root, 'speaker'), { recursive: true });
