@@ -56,11 +56,7 @@
         width: width(plot),
         height: 150,
         legend: { show: false },
-        // One audit so far: a day around it instead of uPlot's default span.
-        scales: {
-          x: { time: true, range: (_u, min, max) => (min === max ? [min - 43200, max + 43200] : [min, max]) },
-          y: { range: [0, 1] },
-        },
+        scales: { y: { range: [0, 1] } },
         axes: [{ space: 60 }, { size: 40, values: (_u, ticks) => ticks.map((v) => v.toFixed(1)) }],
         series: [
           {},
@@ -72,6 +68,12 @@
       plot,
     );
     charts.set(fig.id, { u, s, plot });
+    fitOne(u, s.t);
+  };
+
+  /** With one audit so far, show the day around it (uPlot's own span for a single point is years). */
+  const fitOne = (u, t) => {
+    if (t.length === 1) u.setScale('x', { min: t[0] - 43200, max: t[0] + 43200 });
   };
 
   const point = (m) => {
@@ -99,6 +101,7 @@
     }
     c.s.thr = m.thr ?? c.s.thr;
     c.u.setData([c.s.t.slice(), c.s.p.slice(), c.s.t.map(() => c.s.thr)]);
+    fitOne(c.u, c.s.t);
   };
 
   const healthChart = () => {
