@@ -191,6 +191,8 @@ pipelineTest(
           `${path}: answered in bounded time`,
         );
       }
+      const last = Math.max(...obs.messages.map((m) => m.at)) - Math.min(...sent.values());
+      t.log(`${cases.length} attack requests sent back to back, all answered within ${last} ms`);
       // Same answer whether the outside target exists (no existence oracle).
       const texts = [0, 1].map((i) =>
         (
@@ -554,6 +556,7 @@ pipelineTest(
       const code = await exited;
       t.is(code, 0);
       t.true(Date.now() - t0 < 20_000, `stopped in ${Date.now() - t0} ms`);
+      t.log(`SIGTERM with a FIFO request in flight: exited 0 after ${Date.now() - t0} ms`);
       await obs.close();
       const lines = out.split('\n').filter((l) => l !== '');
       t.true(lines.length > 5);
