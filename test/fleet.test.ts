@@ -100,7 +100,12 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
   try {
     await until(() => fleet.fleet.hubs.get(base)?.speakers === 1, 10_000, 'retained state');
     // Live: health, then an audit with progress events and an inconclusive response.
-    await pub(hub, `${base}/bridge/health`, hubHealth({ last_audit: null }));
+    await pub(hub, `${base}/bridge/health`, {
+      ...hubHealth({ last_audit: null }),
+      status: 'degraded',
+      problems: [{ code: 'store.full', message: 'disk full', since: '2026-01-01T10:30:00.000Z' }],
+      pending_requests: 3,
+    });
     const ev = (type: string, at: string) => ({
       type,
       transaction: 'tx-9',
@@ -170,6 +175,10 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
     t.regex(overview, /<code title="2462b48f[0-9a-f]+">2462b48fc6c4<\/code>/);
     t.regex(overview, /<td data-label="RSS" class="n">123 MB<\/td>/);
     t.regex(overview, /<td data-label="Uptime" class="n">60 min<\/td>/);
+    t.regex(
+      overview,
+      /<span class="state state-degraded">degraded<\/span> <small class="error">store\.full<\/small>/,
+    );
     const page = await (await fetch(`${fleet.url}/hubs/${encodeURIComponent(base)}`)).text();
     t.regex(page, /<span class="verdict verdict-inconclusive">inconclusive<\/span><br><small>too few voices/);
     t.regex(page, /data-label="p-value" class="n">0\.2000</);
@@ -180,6 +189,8 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
       'evaluation report of the bundle the hub runs',
     );
     t.regex(page, /<span class="error">audio\.empty<\/span>/);
+    t.regex(page, /<dt>Problems<\/dt><dd><code>store\.full<\/code> disk full <small>since <time/);
+    t.regex(page, /<dt>Pending requests<\/dt><dd>3<\/dd>/);
     const history = JSON.parse(
       /<script type="application\/json" id="history-data">(.*?)<\/script>/s.exec(page)?.[1] ?? '{}',
     );
@@ -200,6 +211,7 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
     t.regex(metrics, /^slmia_fleet_hub_queue_requests\{hub="t1\/hub-a"\} 2$/m);
     t.regex(metrics, /^slmia_fleet_hub_outbox_messages\{hub="t1\/hub-a"\} 1$/m);
     t.regex(metrics, /^slmia_fleet_hubs\{state="online"\} 1$/m);
+    t.regex(metrics, /^slmia_fleet_hub_degraded\{hub="t1\/hub-a"\} 1$/m);
     t.regex(metrics, /^slmia_fleet_audit_duration_seconds_count 1$/m);
     t.regex(metrics, /^slmia_fleet_audit_duration_seconds_sum 2\.5$/m);
     t.regex(metrics, /^slmia_fleet_process_resident_memory_bytes \d+/m);

@@ -72,6 +72,14 @@ export function createMetrics(): FleetMetrics {
     h.state === 'online' ? h.health?.uptime_s : undefined,
   );
   hubGauge('speakers', 'Speakers with a verdict on the hub.', (h) => h.speakers);
+  hubGauge(
+    'degraded',
+    '1 when the hub reports a degraded health status (e.g. its store refuses writes).',
+    (h) =>
+      h.state === 'online' && h.health
+        ? Number((h.health.status ?? h.health.state ?? 'ok') !== 'ok')
+        : undefined,
+  );
   new Gauge({
     name: `${NAMESPACE}_hubs`,
     help: 'Hubs known to the fleet, by state (online, offline, unknown).',

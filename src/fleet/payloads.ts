@@ -78,9 +78,15 @@ export const HealthSchema = z.object({
   uptime_s: num.optional(),
   queue_depth: num.optional(),
   busy: z.boolean().optional(),
-  /** Present on hubs that report a degraded state (e.g. `ok`, `degraded`). */
-  state: str(32).optional(),
+  /** `ok` or `degraded` (hubs that report it); `state` is accepted as a synonym. */
   status: str(32).optional(),
+  state: str(32).optional(),
+  /** What a degraded hub is living with (e.g. `store.full`), reported until it clears. */
+  problems: z
+    .array(z.object({ code: str(64), message: str(500).optional(), since: str(40).optional() }))
+    .max(20)
+    .optional(),
+  pending_requests: num.optional(),
   last_audit: z
     .object({
       transaction: tx.optional(),

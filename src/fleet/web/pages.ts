@@ -64,13 +64,19 @@ export function presence(hub: HubView, now = Date.now()): 'online' | 'offline' |
   return 'online';
 }
 
+/** The health status a hub reports when it is not `ok` (e.g. `degraded`), else undefined. */
+function degradedOf(hub: HubView): string | undefined {
+  const s = hub.health?.status ?? hub.health?.state;
+  return s && s !== 'ok' && s !== 'online' ? s : undefined;
+}
+
 function presenceBadge(hub: HubView, now: number): Html {
   const p = presence(hub, now);
-  const health = hub.health?.state ?? hub.health?.status;
-  const degraded = p === 'online' && health && health !== 'ok' && health !== 'online' ? health : undefined;
+  const degraded = p === 'online' ? degradedOf(hub) : undefined;
+  const codes = degraded ? (hub.health?.problems ?? []).map((x) => x.code).join(', ') : '';
   return h`<span class="state state-${degraded ? 'degraded' : p}">${degraded ?? p}</span>${
-    hub.state_at ? h` <small>since ${time(hub.state_at)}</small>` : ''
-  }`;
+    codes ? h` <small class="error">${codes}</small>` : ''
+  }${hub.state_at ? h` <small>since ${time(hub.state_at)}</small>` : ''}`;
 }
 
 function shortSha(sha: string | null | undefined): Html | string {
@@ -194,6 +200,15 @@ ${item('Outbox', hub.state === 'online' ? int(he?.outbox_size) : '—')}
 ${item('RSS', he?.process?.rss_mb !== undefined ? `${num(he.process.rss_mb, 0)} MB` : '—')}
 ${item('Uptime', hub.state === 'online' ? duration(he?.uptime_s) : '—')}
 ${item('Last health', time(hub.health_at))}
+${
+  hub.health?.problems?.length
+    ? item(
+        'Problems',
+        h`${hub.health.problems.map((x) => h`<code>${x.code}</code> ${x.message ?? ''}${x.since ? h` <small>since ${time(x.since)}</small>` : ''}<br>`)}`,
+      )
+    : ''
+}
+${item('Pending requests', hub.state === 'online' ? int(he?.pending_requests) : '—')}
 ${item('Broker link (hub)', he?.mqtt ? `${he.mqtt.connected ? 'connected' : 'down'}, ${int(he.mqtt.reconnects)} reconnects` : '—')}
 </dl>
 </section>`;
