@@ -23,7 +23,9 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
 import { projectRoot } from '../src/paths.js';
-import type { BridgeHealth, BridgeInfo, SpeakerState } from '../src/publish/topics.js';
+import type { SpeakerState } from '../src/publish/topics.js';
+import { hasChromium, launchChromium } from '../test/helpers/browser.js';
+import { hubHealth, hubInfo } from '../test/helpers/fleet.js';
 import { freePort, Mosquitto } from '../test/helpers/mosquitto.js';
 
 const args = process.argv.slice(2);
@@ -35,7 +37,6 @@ const HUBS = arg('--hubs', 200);
 const SPEAKERS = arg('--speakers', 25);
 const VERDICTS = arg('--verdicts', 10_000);
 const ROUNDS = arg('--rounds', 30);
-const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(join(projectRoot, 'dist', 'cli.js')))
   throw new Error('bench/fleet-scale: run `make build` first');
 
@@ -122,19 +123,7 @@ for (let h = 0; h < HUBS; h++)
   );
 const pub = (c: MqttClient, topic: string, payload: unknown, retain = false, qos: 0 | 1 = 1) =>
   c.publishAsync(topic, JSON.stringify(payload), { qos, retain });
-const info = (h: number): BridgeInfo => ({
-  version: '0.1.0',
-  device_id: `hub-${String(h).padStart(3, '0')}`,
-  model: {
-    name: 'tdnn-ce-target',
-    architecture: 'tdnn-ce',
-    sha256: '2462b48fc6c40a5af606be59f03dcb3f1fb37d85433b11d6dcde754dbd5c637a',
-    sample_rate: 16000,
-    path: '/opt/slmia/models/tdnn-ce-target/model.json',
-  },
-  attack: { id: '2ac30c2d6bfce211', path: '/opt/slmia/models/attack/tdnn-ce/attack.json' },
-  config: { base_topic: hubBase(h), broker: broker.url, tls: false, health_interval_s: 60 },
-});
+const info = (h: number) => hubInfo(`hub-${String(h).padStart(3, '0')}`, hubBase(h));
 const t0 = Date.parse('2026-01-01T00:00:00Z');
 const state = (h: number, s: number, k: number): SpeakerState & { p_value?: number } => {
   const p = ((h * 7919 + s * 104729 + k * 1299709) % 1000) / 1000;
@@ -174,16 +163,14 @@ const catchUpMs = await until((s) => s.hubs === HUBS && s.verdicts === retained,
 const rssCatchUp = status('VmRSS');
 
 // 3. Live: health, then the audits.
-const health = (h: number): BridgeHealth => ({
-  uptime_s: 3600 + h,
-  queue_depth: h % 3,
-  busy: false,
-  last_audit: null,
-  outbox_size: 0,
-  process: { rss_mb: 150 + (h % 40), heap_used_mb: 40 },
-  mqtt: { connected: true, published: 100, received: 10, reconnects: 0 },
-  at: new Date().toISOString(),
-});
+const health = (h: number) =>
+  hubHealth({
+    uptime_s: 3600 + h,
+    queue_depth: h % 3,
+    busy: false,
+    outbox_size: 0,
+    process: { rss_mb: 150 + (h % 40), heap_used_mb: 40 },
+  });
 await Promise.all(hubs.map((c, h) => pub(c, `${hubBase(h)}/bridge/health`, health(h), false, 0)));
 const tLive = performance.now();
 const perHub = Math.ceil(VERDICTS / HUBS);
@@ -234,20 +221,8 @@ for (let r = 0; r < ROUNDS; r++)
 const overviewHtml = await (await fetch(`${fleetUrl}/`)).text();
 const rows = (overviewHtml.match(/<tr id="hub-/g) ?? []).length;
 const browserMs: number[] = [];
-if (existsSync(CHROMIUM)) {
-  const { chromium } = await import('playwright-core');
-  const b = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+if (hasChromium) {
+  const b = await launchChromium();
   const page = await b.newPage();
   for (let r = 0; r < 6; r++) {
     await page.goto(`${fleetUrl}/`, { waitUntil: 'load' });

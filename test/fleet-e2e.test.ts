@@ -9,27 +9,25 @@
  *    to .work/fleet-browser/; `SLMIA_FLEET_SCREENSHOTS=docs` also refreshes the README's docs/fleet-*.png.
  */
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Auditor } from '../src/daemon/auditor.js';
 import { startDaemon, type Daemon } from '../src/daemon/controller.js';
 import type { GroupSpeaker } from '../src/dataset/index.js';
 import type { FleetService } from '../src/fleet/service.js';
 import { projectRoot } from '../src/paths.js';
 import { listAudits } from '../src/store/audits.js';
+import { hasChromium, launchChromium, NO_CHROMIUM } from './helpers/browser.js';
 import { groupSpeakers, NO_PIPELINE, openTestAuditor, testConfig } from './helpers/daemon.js';
 import { startTestFleet, until } from './helpers/fleet.js';
 import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
 import { withTool } from './helpers/tools.js';
 
-/** Debian's chromium (`.ci/run` installs it); `SLMIA_CHROMIUM` overrides. */
-const chromiumPath = process.env.SLMIA_CHROMIUM ?? '/usr/bin/chromium';
-const NO_CHROMIUM = `${chromiumPath} not found (apt-get install chromium; .ci/run does it)`;
 /** Needs the speech data and models (else skipped) and Mosquitto (else skipped locally, failed in CI). */
 const e2eTest = withTool(Boolean(mosquittoBin), NO_MOSQUITTO, NO_PIPELINE ? test.skip : test.serial);
 /** …and chromium. */
-const browserTest = withTool(existsSync(chromiumPath), NO_CHROMIUM, e2eTest);
+const browserTest = withTool(hasChromium, NO_CHROMIUM, e2eTest);
 const skip = NO_PIPELINE ?? (mosquittoBin ? undefined : NO_MOSQUITTO);
 
 const MEMBER = 'SPEAKER0111';
@@ -168,23 +166,6 @@ e2eTest('audits requested from the API appear in the fleet store and on the page
   t.regex(metrics, /^slmia_fleet_audit_duration_seconds_count [1-9]/m);
 });
 
-/** Launch Debian's chromium with the flags that work in a container without a display. */
-function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
-
 /** Collect console errors and uncaught page errors. */
 function watchErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -217,7 +198,7 @@ browserTest(
   'real browser: overview → hub → request an audit → the verdict appears live; phone-sized',
   async (t) => {
     const c = ctx as Ctx;
-    const browser = await launch();
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
       const page = await context.newPage();
