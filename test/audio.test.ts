@@ -73,9 +73,10 @@ test('64-bit float and WAVE_FORMAT_EXTENSIBLE (3-channel 24-bit) WAV decode', as
 dataTest(
   'the reused FLAC decoder starts clean after a stream with a dropped 1-sample final frame',
   async (t) => {
-    // 000010133 declares 28673 samples; its last frame holds one sample that the frame parser drops.
+    // 000010133 declares 28673 samples; its last frame holds one sample that the frame parser cannot frame
+    // (decoded from the bytes after the last framed frame).
     const odd = await decodeAudioFile(utterancePath('SPEAKER0001', '000010133'));
-    t.is(odd.samples.length, 28672);
+    t.is(odd.samples.length, 28673);
     const before = await decodeAudioFile(utterancePath('SPEAKER0001', '000010035'));
     const again = await decodeAudioFile(utterancePath('SPEAKER0001', '000010035'));
     t.is(before.samples.length, 32000);

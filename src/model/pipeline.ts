@@ -10,12 +10,13 @@ import { sha256Hex } from './manifest.js';
 
 /**
  * Bumped whenever decoding, the VAD or the front-end code changes its output for the same settings.
- * 2: VAD stage + front-end noise floor (issue 10).
+ * 2: VAD stage + front-end noise floor (issue 10). 3: RIFF chunk walking, EXTENSIBLE by GUID, FLAC decoded to
+ * its STREAMINFO length.
  */
-export const PREPROCESSING_REVISION = 2;
+export const PREPROCESSING_REVISION = 3;
 
 /**
- * E.g. `rev=2;vad=fvad:m2,margin=0.100,drop-ds;fe=3f2a…(12 hex);rate=16000`.
+ * E.g. `rev=3;vad=fvad:m2,margin=0.100,drop-ds;fe=3f2a…(12 hex);rate=16000`.
  * @param manifest the model's validated manifest (front-end defaults filled in)
  * @param vad the speech-activity settings used (`false`: stage off)
  */
