@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeAudioFile } from '../src/audio/index.js';
-import { fbankFrameCount, kaldiFbank } from '../src/frontend/index.js';
+import { fbankFrameCount, fbankReady, kaldiFbank, setFbankFft } from '../src/frontend/index.js';
 import { projectRoot } from '../src/paths.js';
 import { goldenDir, hasGolden, speechocean } from './helpers/data.js';
 
@@ -21,6 +21,8 @@ const golden = ready
   : { clips: [] };
 
 const TOL = 1e-3;
+
+test.before(async () => fbankReady()); // the product's FFT (PFFFT); fft.js is compared below
 
 function maxAbsDiff(data: Float32Array, bins: number, rows: number[][]): number {
   let worst = 0;
@@ -97,3 +99,22 @@ for (const [rate, g] of Object.entries(rates.rates)) {
     );
   });
 }
+
+test('PFFFT and fft.js front-ends agree on real speech (float32 vs float64 FFT)', async (t) => {
+  let s = 3;
+  const x = Float32Array.from({ length: 32000 }, (_, i) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return 0.3 * Math.sin(i * 0.05) * Math.sin(i * 0.0007) + (s / 2 ** 32 - 0.5) * 0.01;
+  });
+  const a = kaldiFbank(x, { noise_floor: 1 });
+  setFbankFft('fftjs');
+  try {
+    const b = kaldiFbank(x, { noise_floor: 1 });
+    t.is(a.frames, b.frames);
+    let worst = 0;
+    a.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - (b.data[i] as number)))));
+    t.true(worst < 1e-4, `max |diff| ${worst}`);
+  } finally {
+    setFbankFft(undefined);
+  }
+});

@@ -59,7 +59,7 @@ let loading: Promise<void> | undefined;
 export async function vadReady(): Promise<void> {
   if (fvad) return;
   loading ??= (async () => {
-    const module = await fvadFactory({ wasmBinary: readWasm('@echogarden/fvad-wasm/fvad.wasm') });
+    const module = await fvadFactory({ wasmBinary: readWasm('@echogarden/fvad-wasm', 'fvad.wasm') });
     const handle = module._fvad_new();
     if (!handle) throw new Error('fvad: cannot allocate a VAD instance');
     fvad = { module, handle, buffer: module._malloc(480 * 2) }; // 10 ms at 48 kHz
@@ -82,16 +82,18 @@ function frameDecisions(samples: Float32Array, rate: number, mode: number): Int8
   const heap = v.module.HEAP16;
   const base = v.buffer >> 1;
   for (let f = 0; f < frames; f++) {
-    let lo = 32767;
-    let hi = -32768;
+    // To 16-bit (round half up, clamped); the frame is digital silence when every value equals the first.
+    const base16 = base;
+    let first = 0;
+    let constant = true;
     for (let i = 0; i < len; i++) {
-      const x = Math.round((samples[f * len + i] as number) * 32768);
-      const q = x > 32767 ? 32767 : x < -32768 ? -32768 : x;
-      heap[base + i] = q;
-      if (q < lo) lo = q;
-      if (q > hi) hi = q;
+      const x = samples[f * len + i] as number;
+      const q = x >= 0.99996948 ? 32767 : x <= -1 ? -32768 : ((x * 32768 + 32768.5) | 0) - 32768;
+      heap[base16 + i] = q;
+      if (i === 0) first = q;
+      else if (q !== first) constant = false;
     }
-    out[f] = hi === lo ? -1 : v.module._fvad_process(v.handle, v.buffer, len) === 1 ? 1 : 0;
+    out[f] = constant ? -1 : v.module._fvad_process(v.handle, v.buffer, len) === 1 ? 1 : 0;
   }
   return out;
 }

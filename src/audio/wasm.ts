@@ -6,22 +6,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { projectRoot } from '../paths.js';
 
 /**
- * Read a package's `.wasm` file.
- * @param specifier package subpath, e.g. `@echogarden/fvad-wasm/fvad.wasm`
+ * Read the `.wasm` file that sits next to a package's JavaScript glue.
+ * @param glue the glue module's specifier, e.g. `@echogarden/pffft-wasm/simd`
+ * @param file the binary's file name, e.g. `pffft.wasm`
  * @throws Error naming the file when it cannot be read
  */
-export function readWasm(specifier: string): Uint8Array {
-  const file = isSea()
-    ? join(projectRoot, 'lib', basename(specifier))
-    : createRequire(import.meta.url).resolve(specifier);
+export function readWasm(glue: string, file: string): Uint8Array {
+  const path = isSea()
+    ? join(projectRoot, 'lib', file)
+    : join(dirname(createRequire(import.meta.url).resolve(glue)), file);
   try {
-    return readFileSync(file);
+    return readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read WebAssembly module ${file} (${(err as Error).message})`, { cause: err });
+    throw new Error(`cannot read WebAssembly module ${path} (${(err as Error).message})`, { cause: err });
   }
 }

@@ -4,6 +4,8 @@
  * Golden test: ../shared/golden/fbank80.json (torchaudio output on real clips, |diff| < 1e-3).
  */
 import FFT from 'fft.js';
+import pffftFactory, { type PffftModule } from '@echogarden/pffft-wasm/simd';
+import { readWasm } from '../audio/wasm.js';
 
 /**
  * Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). Not supported:
@@ -112,9 +114,53 @@ interface Plan {
   fft: FFT;
   /** Per mel bin: expected mel energy of unit-variance white noise (see `noise_floor`). */
   unitNoise: Float64Array;
+  /** Per mel bin: the floor of the mel energy (noise floor or float32 eps). */
+  floor: Float64Array;
+  /** Mel banks flattened: bin b's weights are `weights[offsets[b] … offsets[b+1])` from FFT bin `starts[b]`. */
+  starts: Int32Array;
+  offsets: Int32Array;
+  weights: Float64Array;
+  /** The window times `input_scale`. */
+  scaled: Float64Array;
+  /** Scratch, reused by every call (no allocation per frame or per clip besides the output). */
+  mel: Float64Array;
+  exactInput: Float64Array;
+  spectrum: Float64Array;
+  power: Float64Array;
+  /** pffft setup and aligned buffers in the wasm heap (byte offsets), when pffft is loaded. */
+  pffft?: { setup: number; input: number; output: number; work: number };
 }
 
 const plans = new Map<string, Plan>();
+
+/** Dynamic range (power ratio) below which a float32 FFT bin is redone in float64 (see kaldiFbank): 90 dB. */
+const PFFFT_RANGE = 1e-9;
+
+/** PFFFT (Pommier's SIMD FFT, WebAssembly build @echogarden/pffft-wasm) once loaded; fft.js until then. */
+let pffft: { module: PffftModule } | undefined;
+let pffftLoading: Promise<void> | undefined;
+/** Benchmarks/tests: force the fft.js path (`fftjs`) to compare against. */
+let forced: 'pffft' | 'fftjs' | undefined;
+
+/**
+ * Load the SIMD FFT (PFFFT as WebAssembly) used by {@link kaldiFbank}; until it is loaded (or where it cannot
+ * be), fbank uses fft.js (float64) — results agree to ~1e-5 in the log domain. Call once before embedding;
+ * {@link SpeakerModel.embed} does.
+ */
+export async function fbankReady(): Promise<void> {
+  if (pffft) return;
+  pffftLoading ??= (async () => {
+    const module = await pffftFactory({ wasmBinary: readWasm('@echogarden/pffft-wasm/simd', 'pffft.wasm') });
+    pffft = { module };
+    plans.clear(); // rebuild plans with pffft setups
+  })();
+  await pffftLoading;
+}
+
+/** Which FFT {@link kaldiFbank} uses: PFFFT (default once loaded) or fft.js (the A/B baseline). */
+export function setFbankFft(kind: 'pffft' | 'fftjs' | undefined): void {
+  forced = kind;
+}
 
 /** Window, mel banks and FFT plan, cached per option set. Mel banks follow torchaudio `get_mel_banks`. */
 function planFor(o: KaldiFbankOptions): Plan {
@@ -159,7 +205,40 @@ function planFor(o: KaldiFbankOptions): Plan {
     banks.push({ start: Math.max(start, 0), weights: Float64Array.from(weights, (w) => w ?? 0) });
   }
   const unitNoise = melNoiseEnergy(o, win, fftSize, window, banks);
-  const plan: Plan = { win, shift, fftSize, window, banks, fft: new FFT(fftSize), unitNoise };
+  const offsets = new Int32Array(banks.length + 1);
+  banks.forEach((b, i) => (offsets[i + 1] = (offsets[i] as number) + b.weights.length));
+  const weights = new Float64Array(offsets[banks.length] as number);
+  banks.forEach((b, i) => weights.set(b.weights, offsets[i]));
+  const plan: Plan = {
+    win,
+    shift,
+    fftSize,
+    window,
+    banks,
+    fft: new FFT(fftSize),
+    unitNoise,
+    floor: Float64Array.from(unitNoise, (u) => Math.max(u * o.noise_floor ** 2, LOG_FLOOR)),
+    starts: Int32Array.from(banks, (b) => b.start),
+    offsets,
+    weights,
+    scaled: Float64Array.from(window, (w) => w * o.input_scale),
+    mel: new Float64Array(o.num_mel_bins),
+    exactInput: new Float64Array(fftSize),
+    spectrum: new Float64Array(2 * fftSize),
+    power: new Float64Array(fftSize / 2 + 1),
+  };
+  if (pffft && fftSize >= 32 && fftSize % 32 === 0) {
+    const m = pffft.module;
+    const setup = m._pffft_new_setup(fftSize, 0); // PFFFT_REAL
+    if (setup) {
+      plan.pffft = {
+        setup,
+        input: m._pffft_aligned_malloc(fftSize * 4),
+        output: m._pffft_aligned_malloc(fftSize * 4),
+        work: m._pffft_aligned_malloc(fftSize * 4),
+      };
+    }
+  }
   plans.set(key, plan);
   return plan;
 }
@@ -222,58 +301,108 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
   const o: KaldiFbankOptions = { ...KALDI_FBANK_DEFAULTS, ...options };
   if (o.dither !== 0) throw new RangeError(`kaldi fbank: dither must be 0 (deterministic), got ${o.dither}`);
   if (o.snip_edges !== true) throw new RangeError('kaldi fbank: only snip_edges=true is supported');
+  if (o.noise_floor > 0 && !o.use_power)
+    throw new RangeError('kaldi fbank: noise_floor needs use_power (a floor on power spectra)');
   const plan = planFor(o);
-  const { win, shift, fftSize, window, banks, fft } = plan;
+  const { win, shift, fftSize, scaled, floor, mel, power } = plan;
+  const half = fftSize / 2;
   const frames = fbankFrameCount(samples.length, o);
   const bins = o.num_mel_bins;
   const data = new Float32Array(frames * bins);
-  const frame = new Float64Array(win);
-  const input = new Float64Array(fftSize);
-  const spectrum = new Float64Array(2 * fftSize);
-  const power = new Float64Array(fftSize / 2);
-  const scale = o.input_scale;
-  if (o.noise_floor > 0 && !o.use_power)
-    throw new RangeError('kaldi fbank: noise_floor needs use_power (a floor on power spectra)');
-  const floor = Float64Array.from(plan.unitNoise, (u) => Math.max(u * o.noise_floor ** 2, LOG_FLOOR));
+  const c = o.preemphasis_coefficient;
+  const wasm = forced !== 'fftjs' && pffft && plan.pffft ? { m: pffft.module, ...plan.pffft } : undefined;
   for (let f = 0; f < frames; f++) {
     const off = f * shift;
     let mean = 0;
-    for (let i = 0; i < win; i++) {
-      frame[i] = (samples[off + i] as number) * scale;
-      mean += frame[i] as number;
-    }
     if (o.remove_dc_offset) {
+      for (let i = 0; i < win; i++) mean += samples[off + i] as number;
       mean /= win;
-      for (let i = 0; i < win; i++) (frame[i] as number) -= mean;
     }
-    // Pre-emphasis, torchaudio style: x[i] -= c * x[i-1], with x[-1] := x[0].
-    const c = o.preemphasis_coefficient;
-    if (c !== 0) {
-      for (let i = win - 1; i > 0; i--) (frame[i] as number) -= c * (frame[i - 1] as number);
-      (frame[0] as number) -= c * (frame[0] as number);
+    // Pre-emphasis, torchaudio style: x[i] -= c * x[i-1], with x[-1] := x[0]; then the window.
+    if (wasm) {
+      const heap = wasm.m.HEAPF32;
+      const at = wasm.input >> 2;
+      // ((x[i] - mean) - c (x[i-1] - mean)) · scale · w[i], in one pass over the samples.
+      const m1 = mean * (1 - c);
+      for (let i = win - 1; i > 0; i--)
+        heap[at + i] =
+          ((samples[off + i] as number) - c * (samples[off + i - 1] as number) - m1) * (scaled[i] as number);
+      heap[at] = ((samples[off] as number) - mean) * (1 - c) * (scaled[0] as number);
+      heap.fill(0, at + win, at + fftSize);
+      wasm.m._pffft_transform_ordered(wasm.setup, wasm.input, wasm.output, wasm.work, 0);
+      // Ordered real output: [X0, X(N/2), Re X1, Im X1, Re X2, …].
+      const out = wasm.output >> 2;
+      power[0] = (heap[out] as number) ** 2;
+      for (let k = 1; k < half; k++) {
+        const re = heap[out + 2 * k] as number;
+        const im = heap[out + 2 * k + 1] as number;
+        power[k] = re * re + im * im;
+      }
+    } else {
+      float64Spectrum(plan, samples, off, mean, c);
     }
-    for (let i = 0; i < win; i++) input[i] = (frame[i] as number) * (window[i] as number);
-    fft.realTransform(spectrum, input);
-    for (let k = 0; k < fftSize / 2; k++) {
-      const re = spectrum[2 * k] as number;
-      const im = spectrum[2 * k + 1] as number;
-      const p = re * re + im * im;
-      power[k] = o.use_power ? p : Math.sqrt(p);
+    let lo = melEnergies(plan, o.use_power, mel);
+    // A float32 FFT is exact to ~1e-7 of the frame's strongest bin: where a mel bin lies more than 90 dB below
+    // the strongest one and above the floor (pure tones, synthetic input; ~2% of speech frames), the frame is
+    // redone in float64 so that log energies keep torchaudio's precision (golden tests).
+    if (wasm && lo > 0) {
+      float64Spectrum(plan, samples, off, mean, c);
+      lo = melEnergies(plan, o.use_power, mel);
     }
+    const row = f * bins;
     for (let b = 0; b < bins; b++) {
-      const bank = banks[b] as Plan['banks'][number];
-      let e = 0;
-      for (let j = 0; j < bank.weights.length; j++)
-        e += (bank.weights[j] as number) * (power[bank.start + j] as number);
-      data[f * bins + b] = o.use_log_fbank
-        ? Math.log(Math.max(e, floor[b] as number))
-        : o.noise_floor > 0
-          ? Math.max(e, floor[b] as number)
-          : e;
+      const e = mel[b] as number;
+      const fl = floor[b] as number;
+      data[row + b] = o.use_log_fbank ? Math.log(e > fl ? e : fl) : o.noise_floor > 0 && e < fl ? fl : e;
     }
   }
   if (o.cmn) subtractFrameMean(data, frames, bins);
   return { data, frames, bins };
+}
+
+/**
+ * Power spectrum of the frame at `off` with fft.js in float64 (DC removal, pre-emphasis, scale and window
+ * applied here) into `plan.power`.
+ */
+function float64Spectrum(plan: Plan, samples: Float32Array, off: number, mean: number, c: number): void {
+  const { win, scaled, exactInput: x, spectrum, power, fft } = plan;
+  for (let i = win - 1; i > 0; i--)
+    x[i] =
+      ((samples[off + i] as number) - mean - c * ((samples[off + i - 1] as number) - mean)) *
+      (scaled[i] as number);
+  x[0] = ((samples[off] as number) - mean) * (1 - c) * (scaled[0] as number);
+  fft.realTransform(spectrum, x);
+  for (let k = 0, half = plan.fftSize / 2; k < half; k++) {
+    const re = spectrum[2 * k] as number;
+    const im = spectrum[2 * k + 1] as number;
+    power[k] = re * re + im * im;
+  }
+}
+
+/**
+ * Mel energies of `plan.power` into `mel`.
+ * @returns the smallest energy when it lies above its bin's floor and more than {@link PFFFT_RANGE} below the
+ *   largest (a float32 FFT is not precise enough there), else 0
+ */
+function melEnergies(plan: Plan, usePower: boolean, mel: Float64Array): number {
+  const { power, starts, offsets, weights, floor } = plan;
+  if (!usePower) for (let k = 0; k < power.length; k++) power[k] = Math.sqrt(power[k] as number);
+  let lo = Infinity;
+  let loFloor = 0;
+  let hi = 0;
+  for (let b = 0; b < mel.length; b++) {
+    const start = (starts[b] as number) - (offsets[b] as number);
+    let e = 0;
+    for (let j = offsets[b] as number, end = offsets[b + 1] as number; j < end; j++)
+      e += (weights[j] as number) * (power[start + j] as number);
+    mel[b] = e;
+    if (e < lo) {
+      lo = e;
+      loFloor = floor[b] as number;
+    }
+    if (e > hi) hi = e;
+  }
+  return lo < hi * PFFFT_RANGE && lo > loFloor ? lo : 0;
 }
 
 /**

@@ -11,12 +11,12 @@ import { sha256Hex } from './manifest.js';
 /**
  * Bumped whenever decoding, the VAD or the front-end code changes its output for the same settings.
  * 2: VAD stage + front-end noise floor (issue 10). 3: RIFF chunk walking, EXTENSIBLE by GUID, FLAC decoded to
- * its STREAMINFO length.
+ * its STREAMINFO length. 4: PFFFT (float32 SIMD FFT) in the fbank.
  */
-export const PREPROCESSING_REVISION = 3;
+export const PREPROCESSING_REVISION = 4;
 
 /**
- * E.g. `rev=3;vad=fvad:m2,margin=0.100,drop-ds;fe=3f2a…(12 hex);rate=16000`.
+ * E.g. `rev=4;vad=fvad:m2,margin=0.100,drop-ds;fe=3f2a…(12 hex);rate=16000`.
  * @param manifest the model's validated manifest (front-end defaults filled in)
  * @param vad the speech-activity settings used (`false`: stage off)
  */

@@ -5,7 +5,7 @@
 import { cpus } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { AudioError, ManifestError, ModelError } from '../errors.js';
-import { runFrontend } from '../frontend/index.js';
+import { fbankReady, runFrontend } from '../frontend/index.js';
 import { arrangeItem, itemShape, layoutAxes } from './layout.js';
 import {
   INPUT_LAYOUTS,
@@ -402,6 +402,7 @@ class OnnxSpeakerModel implements SpeakerModel {
 
   async embed(clips: Float32Array[], labels?: string[]): Promise<EmbedResult> {
     const m = this.manifest;
+    await fbankReady(); // the SIMD FFT (once per process)
     const t0 = performance.now();
     // pieces = what goes into the model: whole clips, or the windows of every clip
     const items: Item[] = [];

@@ -19,7 +19,7 @@ declare module '@echogarden/fvad-wasm' {
   export default factory;
 }
 
-declare module '@echogarden/pffft-wasm/dist/simd/pffft.js' {
+declare module '@echogarden/pffft-wasm/simd' {
   export interface PffftModule extends EmscriptenModuleBase {
     _pffft_new_setup(n: number, transform: number): number;
     _pffft_destroy_setup(setup: number): void;
