@@ -47,6 +47,9 @@ bench: build
 	node --import=tsx bench/features.ts
 	MALLOC_ARENA_MAX=2 node --import=tsx bench/audit-latency.ts --node-flags --max-semi-space-size=1
 	node --import=tsx bench/fleet-scale.ts
+	node --import=tsx bench/frontend-speed.ts 40 2
+	node --import=tsx bench/floor-vad.ts
+	node --import=tsx bench/fuzz-audio.ts 10000 20261130
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:

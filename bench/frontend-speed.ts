@@ -72,18 +72,31 @@ const variants: Record<string, () => Promise<void>> = {
 };
 const names = Object.keys(variants);
 const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+/** CPU time of the process (all threads, so onnxruntime's pool too) per variant, ms. */
+const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
 for (let w = 0; w < 3; w++) for (const n of names) await variants[n]!();
 for (let r = 0; r < rounds; r++) {
   for (let k = 0; k < names.length; k++) {
     const n = names[(r + k) % names.length]!;
     if (n.startsWith('inference')) {
+      // CPU of the model alone = CPU of embed (front-end + session.run, all threads) − CPU of the same
+      // front-end run just before it.
+      const f0 = process.cpuUsage();
+      for (const x of fixed) kaldiFbank(x, fbankOptions);
+      const f = process.cpuUsage(f0);
+      const c0 = process.cpuUsage();
       const res = await model.embed(fixed);
+      const c = process.cpuUsage(c0);
       times[n]!.push(res.timings.inferenceMs);
+      cpu[n]!.push((c.user + c.system - f.user - f.system) / 1000);
       continue;
     }
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await variants[n]!();
     times[n]!.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu[n]!.push((c.user + c.system) / 1000);
   }
 }
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -92,20 +105,23 @@ const fmt = (xs: number[]) =>
 console.log(
   `10 clips of 2 s, ${rounds} interleaved rounds, onnxruntime ${threads} thread(s); ms per audit, median [min–max]\n`,
 );
-console.log('| stage | ms per audit |\n|---|---|');
-for (const n of names) console.log(`| ${n} | ${fmt(times[n]!)} |`);
-const inf = times['inference (1 query, 10 clips)']!;
-const ratio = (parts: string[]) => {
-  const per = inf.map((v, r) => parts.reduce((s, p) => s + (times[p]![r] as number), 0) / v);
+console.log('| stage | wall ms per audit | CPU ms per audit |\n|---|---|---|');
+for (const n of names) console.log(`| ${n} | ${fmt(times[n]!)} | ${fmt(cpu[n]!)} |`);
+const ratio = (parts: string[], t = times) => {
+  const per = t['inference (1 query, 10 clips)']!.map(
+    (v, r) => parts.reduce((s, p) => s + (t[p]![r] as number), 0) / v,
+  );
   return `${(med(per) * 100).toFixed(1)} % [${(Math.min(...per) * 100).toFixed(1)}–${(Math.max(...per) * 100).toFixed(1)}]`;
 };
-console.log('\n| decode + VAD + front-end, share of inference (per round) | |\n|---|---|');
+console.log(
+  '\n| decode + VAD + front-end, share of inference (paired per round) | wall | CPU |\n|---|---|---|',
+);
 for (const [label, parts] of [
   ['WAV PCM16 + VAD + PFFFT fbank', ['decode WAV PCM16', 'VAD', 'fbank PFFFT']],
   ['FLAC + VAD + PFFFT fbank', ['decode FLAC', 'VAD', 'fbank PFFFT']],
   ['FLAC + VAD + fft.js fbank', ['decode FLAC', 'VAD', 'fbank fft.js']],
 ] as const)
-  console.log(`| ${label} | ${ratio([...parts])} |`);
+  console.log(`| ${label} | ${ratio([...parts])} | ${ratio([...parts], cpu)} |`);
 const fb = times['fbank fft.js']!.map((v, r) => v / (times['fbank PFFFT']![r] as number));
 console.log(
   `\nfbank fft.js / PFFFT, paired per round: ${med(fb).toFixed(2)}× [${Math.min(...fb).toFixed(2)}–${Math.max(...fb).toFixed(2)}]`,

@@ -85,9 +85,8 @@ export async function fuzz<T>(o: FuzzOptions<T>): Promise<FuzzReport> {
   });
   const details = await fc.check(property, { seed: o.seed, numRuns: o.numRuns, endOnFailure: false });
   if (details.failed) {
-    report.firstFailure = `${JSON.stringify(details.counterexample)?.slice(0, 400)}: ${String(
-      (details.errorInstance as Error | undefined)?.message ?? details.error,
-    ).slice(0, 400)}`;
+    const why = (details.errorInstance as Error | undefined)?.message ?? 'failed';
+    report.firstFailure = `${JSON.stringify(details.counterexample)?.slice(0, 400)}: ${why.slice(0, 400)}`;
   }
   return report;
 }
