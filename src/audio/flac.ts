@@ -62,7 +62,7 @@ export function flacStreamInfo(bytes: Uint8Array, source: string): FlacStreamInf
 
 let decoder: FLACDecoder | undefined;
 /** Most frame-sync candidates tried when splitting the last chunk (bounds the work on hostile input). */
-const MAX_SPLIT_TRIES = 16;
+const MAX_SPLIT_TRIES = 8;
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -107,9 +107,10 @@ async function decodeNow(
     if (rest.length > 0) frames.push(rest); // the last frame plus whatever follows it
     let out = await quietly(() => d.decodeFrames(frames));
     const want0 = info.totalSamples;
-    if (want0 > 0 && out.samplesDecoded < want0 && frames.length > 0) {
+    if (want0 > 0 && out.samplesDecoded < want0 && out.errors.length === 0 && frames.length > 0) {
       // libFLAC decodes one frame per chunk: a chunk that holds two frames (codec-parser's last frame running to
-      // the end of the file over a final short frame) loses the second. Split the last chunk at its frame-sync
+      // the end of the file over a final short frame) loses the second, without any error (a cut or corrupt
+      // file reports one and is not retried). Split the last chunk at its frame-sync
       // codes (RFC 9639 §9.1: 0xFFF8 / 0xFFF9) and keep the first split that decodes to STREAMINFO's count.
       const last = frames[frames.length - 1] as Uint8Array;
       let tries = 0;
