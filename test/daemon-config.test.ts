@@ -4,7 +4,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, DEFAULT_ATTACK, DEFAULT_MODEL, loadConfig, parseConfig } from '../src/daemon/config.js';
-import { AuditQueue, BusyError, StoppingError } from '../src/daemon/queue.js';
+import { RequestQueue } from '../src/daemon/queue.js';
+import { insertAudit } from '../src/store/audits.js';
+import { Db } from '../src/store/db.js';
+import { answerRequest, insertRequest, pendingCount } from '../src/store/requests.js';
 import { SpoolWatcher, type SpoolBatch } from '../src/daemon/spool.js';
 import { projectRoot } from '../src/paths.js';
 
@@ -63,31 +66,60 @@ test('a wrong type names the key path and what was expected', (t) => {
   });
 });
 
-test('queue: one job at a time, bounded waiting list, busy error, close returns unstarted jobs', async (t) => {
-  const ran: number[] = [];
+test('queue: stored requests worked off one at a time in arrival order, bound only on intake, parked on store faults', async (t) => {
+  const db = await Db.open(join(tmp(), 'slmia.db'));
+  const store = (n: number): Promise<number> =>
+    insertRequest(db, {
+      key: `tx-${n}`,
+      transaction: n,
+      source: 'mqtt',
+      speaker: 'S',
+      input: { kind: 'files', paths: [] },
+      receivedAt: new Date(n).toISOString(),
+    });
+  for (const n of [1, 2, 3]) await store(n);
+  const ran: (string | number | null)[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const q = new AuditQueue<number>(2, async (n) => {
-    if (n === 1) await gate;
-    ran.push(n);
+  let failOn: number | undefined = 2;
+  const q = new RequestQueue(db, 2, async (req) => {
+    if (req.transaction === 1) await gate;
+    ran.push(req.transaction);
+    if (req.transaction === failOn) return 'parked';
+    const auditId = await insertAudit(db, {
+      transaction: req.key,
+      source: 'mqtt',
+      speaker: 'S',
+      requestedAt: req.received_at,
+      auditedAt: 'now',
+      error: { code: 'x', message: 'y' },
+    });
+    await answerRequest(db, {
+      ...req,
+      auditId,
+      response: '{}',
+      answeredAt: 'now',
+      receivedAt: req.received_at,
+    });
+    return 'answered';
   });
-  q.push(1);
-  q.push(2);
-  q.push(3);
-  t.is(q.depth, 2);
-  t.true(q.busy);
-  t.false(q.canAccept);
-  const busy = t.throws(() => q.push(4), { instanceOf: BusyError });
-  t.is(busy?.code, 'busy');
+  await q.start();
+  t.is(q.depth, 3, 'recovery is not bounded by max_pending (2)');
+  while (!q.busy) await new Promise((r) => setTimeout(r, 5));
+  t.false(q.canAccept, 'new requests beyond the bound are refused');
   release();
   await q.idle();
-  t.deepEqual(ran, [1, 2, 3]);
-  q.push(5);
-  q.push(6);
-  const left = await q.close();
-  t.deepEqual(ran, [1, 2, 3, 5]);
-  t.deepEqual(left, [6]);
-  t.throws(() => q.push(7), { instanceOf: StoppingError });
+  t.deepEqual(ran, [1, 2, 3], 'arrival order; the parked one is skipped, not retried in a loop');
+  t.is(q.parkedCount, 1);
+  t.is(await pendingCount(db), 1);
+  failOn = undefined;
+  q.unparkAll();
+  await q.idle();
+  t.deepEqual(ran, [1, 2, 3, 2]);
+  t.is(await pendingCount(db), 0);
+  t.is(q.depth, 0);
+  await q.close();
+  await db.close();
 });
 
 test('spool: only folders with .ready are claimed, atomically, with the marker transaction; bad names rejected', async (t) => {
@@ -108,7 +140,7 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
     pollMs: 60_000,
     canAccept: () => batches.length < 1,
     onBatch: (b) => batches.push(b),
-    onReject: (n) => rejected.push(n),
+    onReject: (n, _why, tx) => rejected.push(`${n}:${tx.replace(/-\d+$/, '')}`),
   });
   t.deepEqual(await w.start(), []);
   await w.scan();
@@ -119,7 +151,7 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   t.false(existsSync(join(dir, 'SPEAKER0001')));
   t.true(existsSync(join(dir, '.processing', 'SPEAKER0001@tx-42', 'a.wav')));
   t.true(existsSync(join(dir, 'SPEAKER0003')), 'not claimed while the queue is full');
-  t.deepEqual(rejected, ['bridge']);
+  t.deepEqual(rejected, ['bridge:spool-rejected-bridge']);
   t.false(existsSync(join(dir, 'bridge')));
   t.false(existsSync(join(dir, '.rejected')), 'rejected audio deleted (retain_audio false)');
   t.deepEqual(readdirSync(join(dir, '.processing', 'SPEAKER0001@tx-42')), ['.ready', 'a.wav']);

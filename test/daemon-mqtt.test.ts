@@ -346,11 +346,12 @@ pipelineTest('bad requests get status:error responses and the daemon keeps servi
 });
 
 pipelineTest(
-  'full queue answers busy; SIGTERM-style stop finishes the running audit and answers the waiting one',
+  'full queue answers busy; SIGTERM-style stop finishes the running audit, keeps the waiting one stored, and the next start answers it',
   async (t) => {
     const c = t.context as Ctx;
-    const daemon = await startDaemon(testConfig({ queue: { max_pending: 1 } }), { auditor: c.auditor });
-    const obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/#');
+    const config = testConfig({ queue: { max_pending: 1 } });
+    let daemon = await startDaemon(config, { auditor: c.auditor });
+    let obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/#');
     try {
       const files = c.member.train.map((u) => u.path);
       for (const tx of ['q-1', 'q-2', 'q-3']) {
@@ -374,9 +375,25 @@ pipelineTest(
       );
       await daemon.stop();
       t.like((await obs.response('slmia', 'q-1', 10_000)).payload, { status: 'ok' });
-      t.like((await obs.response('slmia', 'q-2', 10_000)).payload, { status: 'error', code: 'stopping' });
       const states = obs.on('slmia/bridge/state').map((m) => (m.payload as { state: string }).state);
       t.is(states.at(-1), 'offline');
+      t.is(
+        obs
+          .on('slmia/bridge/response/audit')
+          .filter((m) => (m.payload as { transaction: string }).transaction === 'q-2').length,
+        0,
+      );
+      await obs.close();
+      // The next start (a fresh embedded broker on another port) audits the stored request once.
+      daemon = await startDaemon(config, { auditor: c.auditor });
+      obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/#');
+      t.like((await obs.response('slmia', 'q-2', 60_000)).payload, { status: 'ok', transaction: 'q-2' });
+      const rows = await listAudits(daemon.db);
+      t.deepEqual(rows.map((r) => [r.transaction, r.status, r.error_code]).sort(), [
+        ['q-1', 'ok', null],
+        ['q-2', 'ok', null],
+        ['q-3', 'error', 'busy'],
+      ]);
     } finally {
       await obs.close();
       await daemon.stop();

@@ -42,7 +42,7 @@ test('topic names and the retained speaker state', (t) => {
     attack_id: 'b',
     audited_at: 'now',
   };
-  t.deepEqual(Object.keys(speakerState(v)).sort(), [
+  t.deepEqual(Object.keys(speakerState(v, 'tx-1')).sort(), [
     'attack_id',
     'audited_at',
     'model_sha256',
@@ -50,9 +50,11 @@ test('topic names and the retained speaker state', (t) => {
     'queries',
     'target_fpr',
     'threshold',
+    'transaction',
     'verdict',
     'voices',
   ]);
+  t.is(speakerState(v, 42).transaction, 42);
 });
 
 test('audit request schema: files or record, not both, not neither', (t) => {

@@ -73,8 +73,8 @@ test('an audit round-trips with its quantized features, timings and identity', a
 test('audit + outbox commit atomically: a failure inside the transaction leaves neither', async (t) => {
   const db = await Db.open(tmpDb());
   await t.throwsAsync(
-    db.transaction(async () => {
-      const id = await insertAudit(db, {
+    db.transaction(async (tx) => {
+      const id = await insertAudit(tx, {
         transaction: 'tx-3',
         source: 'mqtt',
         speaker: 'S',
@@ -82,7 +82,7 @@ test('audit + outbox commit atomically: a failure inside the transaction leaves 
         auditedAt: 'a',
         outcome,
       });
-      await enqueueOutbox(db, {
+      await enqueueOutbox(tx, {
         auditId: id,
         transaction: 'tx-3',
         topic: 'slmia/bridge/response/audit',

@@ -59,25 +59,29 @@ export function registerDaemon(program: Command): void {
       const { captureConsole, createLogger } = await import('../daemon/logger.js');
       const log = createLogger(config.log_level);
       captureConsole(log); // library console output joins the JSON log
-      const daemon = await startDaemon(config, { log });
-      await untilSignal(daemon);
+      await untilSignal(startDaemon(config, { log }));
     });
 }
 
-/** Run until SIGTERM/SIGINT, then stop gracefully (a second signal exits at once). */
-function untilSignal(daemon: Daemon): Promise<void> {
-  return new Promise((res) => {
-    let count = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (++count > 1) process.exit(130);
-      process.stderr.write(`slmia: ${sig}, stopping\n`);
-      void daemon.stop().then(res, (err: unknown) => {
-        process.stderr.write(`slmia: stop failed: ${String(err)}\n`);
-        process.exitCode = 1;
-        res();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+/**
+ * Run until SIGTERM/SIGINT, then stop gracefully (a second signal exits at once). The handlers are installed
+ * before start-up, so a signal during start-up stops the daemon as soon as it is up.
+ */
+async function untilSignal(starting: Promise<Daemon>): Promise<void> {
+  let count = 0;
+  let signalled!: (sig: NodeJS.Signals) => void;
+  const signal = new Promise<NodeJS.Signals>((r) => (signalled = r));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++count > 1) process.exit(130);
+    signalled(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const daemon = await starting;
+  const sig = await signal;
+  process.stderr.write(`slmia: ${sig}, stopping\n`);
+  await daemon.stop().catch((err: unknown) => {
+    process.stderr.write(`slmia: stop failed: ${String(err)}\n`);
+    process.exitCode = 1;
   });
 }

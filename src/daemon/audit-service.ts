@@ -20,13 +20,14 @@ import {
   type Verdict,
 } from '../publish/topics.js';
 import { insertAudit, type AuditTimings } from '../store/audits.js';
-import type { Db } from '../store/db.js';
+import type { Db, Sql } from '../store/db.js';
 import { enqueueOutbox } from '../store/outbox.js';
+import { answerRequest } from '../store/requests.js';
 import { version } from '../version.js';
 import type { AuditResult, Auditor } from './auditor.js';
 import type { DaemonConfig } from './config.js';
 import { FileAccess, fileAccessOf } from './file-access.js';
-import type { AuditJob } from './jobs.js';
+import { transactionKey, truncate, type AuditJob } from './jobs.js';
 import type { Logger } from './logger.js';
 import { recordUtterances } from './microphone.js';
 import type { SpoolWatcher } from './spool.js';
@@ -42,10 +43,16 @@ export interface AuditDone {
   timings: AuditTimings;
 }
 
-/** Map any thrown value to a response error code and message. */
+/** Longest error text kept in a response, the store or a log line. */
+export const MAX_ERROR_CHARS = 1000;
+
+/** Map any thrown value to a response error code and message (message cut to {@link MAX_ERROR_CHARS}). */
 export function describeError(err: unknown): { code: string; message: string } {
-  if (err instanceof SlmiaError) return { code: err.code, message: err.message };
-  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+  if (err instanceof SlmiaError) return { code: err.code, message: truncate(err.message, MAX_ERROR_CHARS) };
+  return {
+    code: 'internal',
+    message: truncate(err instanceof Error ? err.message : String(err), MAX_ERROR_CHARS),
+  };
 }
 
 /** Executes audit jobs for the daemon. */
@@ -66,6 +73,11 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
   }
 
   private readonly access: FileAccess;
+
+  /** Publish whatever the outbox holds now. */
+  kickRelay(): void {
+    this.d.relay.kick();
+  }
 
   /** Publish a progress event (QoS 0, best effort; never stored). */
   event(
@@ -99,14 +111,21 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
     const model = this.d.auditor.info.model;
     const budget = { bytes: this.access.policy.maxRequestBytes };
     const clips: Clip[] = [];
+    const maxSeconds = this.d.config.requests.max_seconds;
+    let seconds = 0;
     for (const f of files) {
       const bytes = await this.access.read(f, budget);
-      clips.push(
-        await prepareAudio(await decodeAudioBuffer(bytes, f.label), {
-          sampleRate: model.sample_rate,
-          minSeconds: model.min_seconds,
-        }),
-      );
+      const clip = await prepareAudio(await decodeAudioBuffer(bytes, f.label), {
+        sampleRate: model.sample_rate,
+        minSeconds: model.min_seconds,
+      });
+      seconds += clip.seconds;
+      if (seconds > maxSeconds)
+        throw new SlmiaError(
+          'request.invalid',
+          `${label}: more than ${maxSeconds} s of audio per request (requests.max_seconds), reached at ${f.label}`,
+        );
+      clips.push(clip);
     }
     return { clips, decodeMs: performance.now() - t0 };
   }
@@ -158,10 +177,13 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
   }
 
   /**
-   * Run one job; never throws (failures become error rows + error responses).
-   * @returns the committed outcome
+   * Audit one stored request and commit its answer (audit row, outbox messages, request marked answered) in
+   * one transaction. Never throws: a failed audit is committed as an error answer. When the commit itself
+   * fails (the store is failing), the request is answered at once with the typed store error, published
+   * directly (not through the outbox), and stays pending in the store: it is audited and answered again once
+   * the store takes writes (`parked`).
    */
-  async run(job: AuditJob): Promise<AuditDone> {
+  async run(job: AuditJob): Promise<{ outcome: 'answered' | 'parked'; done?: AuditDone }> {
     const t0 = performance.now();
     let result: AuditResult | undefined;
     let error: { code: string; message: string } | undefined;
@@ -170,36 +192,77 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
     } catch (err) {
       error = describeError(err);
       this.d.log.warn(
-        { transaction: job.transaction, speaker: job.speaker, code: error.code, err: error.message },
+        {
+          transaction: logField(job.transaction),
+          speaker: job.speaker,
+          code: error.code,
+          err: error.message,
+        },
         'audit failed',
       );
     }
     if (result) this.event('scoring', job, { utterances: result.voices });
-    const done = await this.commit(job, result, error, t0);
+    let done: AuditDone;
+    try {
+      done = await this.commit(job, result, error, { t0 });
+    } catch (err) {
+      this.answerDirect(job, err, 'audit not stored');
+      this.event('failed', job);
+      return { outcome: 'parked' };
+    }
     if (job.input.kind === 'spool' && this.d.spool)
-      await this.d.spool.finish(job.input.batch, this.d.config.retain_audio);
+      await this.d.spool
+        .finish(job.input.batch, this.d.config.retain_audio)
+        .catch((err: Error) =>
+          this.d.log.warn(
+            { err: err.message, dir: job.input.kind === 'spool' && job.input.batch.dir },
+            'spool folder not removed',
+          ),
+        );
     this.event(done.status === 'ok' ? 'done' : 'failed', job);
     this.emit('done', done);
-    return done;
+    return { outcome: 'answered', done };
   }
 
   /**
-   * Commit the audit row and its outbox rows in one transaction, then kick the relay. Also used for requests
-   * rejected before they reach the queue (`result` undefined, `error` set; `anonymous` answers with a null
-   * transaction when the request carried none).
+   * Answer a request with a typed error published directly (QoS 1, not awaited: this runs where a PUBACK
+   * cannot be waited for), when the store cannot take its answer. Logged at error level.
    */
-  async commit(
+  answerDirect(
+    job: Pick<AuditJob, 'transaction' | 'speaker'>,
+    err: unknown,
+    what: string,
+    anonymous = false,
+  ): void {
+    const e = describeError(err);
+    this.d.log.error(
+      { transaction: logField(job.transaction), speaker: job.speaker, code: e.code, err: e.message },
+      `${what}: answered with the store error`,
+    );
+    const response: AuditResponse = {
+      status: 'error',
+      code: e.code,
+      error: `${what}: ${e.message}; retry later`,
+      transaction: anonymous ? null : job.transaction,
+    };
+    this.d.link.publish('bridge/response/audit', response).catch(() => undefined);
+  }
+
+  /**
+   * Write a request's answer inside an open transaction: the audit row, the response (and for a verdict the
+   * retained speaker state and Home Assistant discovery) in the outbox, and — when `consume` — the request
+   * marked answered with its response, so the transaction id is never audited again.
+   */
+  async answer(
+    tx: Sql,
     job: AuditJob,
     result: AuditResult | undefined,
     error: { code: string; message: string } | undefined,
-    t0 = performance.now(),
-    anonymous = false,
-  ): Promise<AuditDone> {
-    const { config, db } = this.d;
+    o: { consume: boolean; anonymous?: boolean; auditedAt?: string },
+  ): Promise<{ auditId: number; verdict?: Verdict; response: AuditResponse }> {
+    const { config } = this.d;
     const base = config.mqtt.base_topic;
-    const auditedAt = new Date().toISOString();
-    const pipelineMs = performance.now() - t0;
-    const timings: AuditTimings = result ? { ...result.timings } : {};
+    const auditedAt = o.auditedAt ?? new Date().toISOString();
     const verdict: Verdict | undefined = result && {
       speaker: job.speaker,
       verdict: result.verdict,
@@ -218,61 +281,93 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
           status: 'error',
           error: error?.message ?? 'unknown error',
           code: error?.code ?? 'internal',
-          transaction: anonymous ? null : job.transaction,
+          transaction: o.anonymous ? null : job.transaction,
         };
-    const ts = performance.now();
-    const auditId = await db.transaction(async () => {
-      const id = await insertAudit(db, {
-        transaction: String(job.transaction),
-        source: job.source,
-        speaker: job.speaker || null,
-        requestedAt: job.requestedAt,
-        auditedAt,
-        ...(result && { outcome: { ...result, timings } }),
-        ...(error && !result && { error }),
+    const key = transactionKey(job.transaction);
+    const auditId = await insertAudit(tx, {
+      transaction: key,
+      source: job.source,
+      speaker: job.speaker || null,
+      requestedAt: job.requestedAt,
+      auditedAt,
+      ...(result && { outcome: { ...result, timings: { ...result.timings } } }),
+      ...(error && !result && { error }),
+    });
+    await enqueueOutbox(tx, {
+      auditId,
+      transaction: key,
+      topic: topicOf(base, 'bridge/response/audit'),
+      payload: response,
+    });
+    if (verdict) {
+      await enqueueOutbox(tx, {
+        auditId,
+        transaction: key,
+        topic: topicOf(base, '{speaker}', job.speaker),
+        payload: speakerState(verdict, job.transaction),
+        retain: true,
       });
-      await enqueueOutbox(db, {
-        auditId: id,
-        transaction: String(job.transaction),
-        topic: topicOf(base, 'bridge/response/audit'),
-        payload: response,
-      });
-      if (verdict) {
-        await enqueueOutbox(db, {
-          auditId: id,
-          transaction: String(job.transaction),
-          topic: topicOf(base, '{speaker}', job.speaker),
-          payload: speakerState(verdict),
+      if (config.homeassistant.enabled) {
+        const d = speakerDiscovery(
+          config.homeassistant.discovery_prefix,
+          base,
+          config.device_id,
+          job.speaker,
+          version,
+        );
+        await enqueueOutbox(tx, {
+          auditId,
+          transaction: key,
+          topic: d.topic,
+          payload: d.payload,
           retain: true,
         });
-        if (config.homeassistant.enabled) {
-          const d = speakerDiscovery(
-            config.homeassistant.discovery_prefix,
-            base,
-            config.device_id,
-            job.speaker,
-            version,
-          );
-          await enqueueOutbox(db, {
-            auditId: id,
-            transaction: String(job.transaction),
-            topic: d.topic,
-            payload: d.payload,
-            retain: true,
-          });
-        }
       }
-      return id;
-    });
+    }
+    if (o.consume)
+      await answerRequest(tx, {
+        key,
+        transaction: job.transaction,
+        source: job.source,
+        speaker: job.speaker || null,
+        input: job.input,
+        receivedAt: job.requestedAt,
+        auditId,
+        response: JSON.stringify(response),
+        answeredAt: auditedAt,
+      });
+    return { auditId, response, ...(verdict && { verdict }) };
+  }
+
+  /**
+   * Commit an answer in its own transaction, log it and kick the relay. Also used for requests rejected before
+   * they are stored (`result` undefined, `error` set; `anonymous` answers with a null transaction when the
+   * request carried none; `consume` false leaves the transaction id free for a retry, e.g. after `busy`).
+   * @throws StoreError when the store cannot take the answer
+   */
+  async commit(
+    job: AuditJob,
+    result: AuditResult | undefined,
+    error: { code: string; message: string } | undefined,
+    o: { t0?: number; anonymous?: boolean; consume?: boolean } = {},
+  ): Promise<AuditDone> {
+    const t0 = o.t0 ?? performance.now();
+    const pipelineMs = performance.now() - t0;
+    const timings: AuditTimings = result ? { ...result.timings } : {};
+    const ts = performance.now();
+    const { auditId, verdict } = await this.d.db.transaction((tx) =>
+      this.answer(tx, job, result, error, { consume: o.consume ?? true, anonymous: o.anonymous ?? false }),
+    );
     timings.storeMs = performance.now() - ts;
     timings.totalMs = pipelineMs + timings.storeMs;
     this.d.log.info(
       {
-        transaction: job.transaction,
+        transaction: logField(job.transaction),
         speaker: job.speaker,
         source: job.source,
         audit_id: auditId,
         status: verdict ? 'ok' : 'error',
+        ...(error && !verdict && { code: error.code }),
         verdict: verdict?.verdict,
         probability: verdict?.probability,
         queries: verdict?.queries,
@@ -290,4 +385,9 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
       timings,
     };
   }
+}
+
+/** A transaction id as logged (long strings cut). */
+export function logField(v: string | number | null): string | number | null {
+  return typeof v === 'string' ? truncate(v) : v;
 }

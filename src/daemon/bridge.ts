@@ -7,11 +7,15 @@ import type { BridgeHealth, BridgeInfo } from '../publish/topics.js';
 import { lastAudit } from '../store/audits.js';
 import type { Db } from '../store/db.js';
 import { outboxSize } from '../store/outbox.js';
+import type { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
 
 /** Publishes state and info whenever the link connects. */
 export class Bridge {
   private readonly onConnect = (): void => void this.announce();
+  private announced!: () => void;
+  /** Resolves after the first announce (state online + info) was acknowledged or failed. */
+  readonly ready = new Promise<void>((r) => (this.announced = r));
 
   constructor(
     private readonly link: MqttLink,
@@ -31,6 +35,8 @@ export class Bridge {
       this.log.info({ broker: this.link.client.options.host }, 'bridge online');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'bridge announce failed');
+    } finally {
+      this.announced();
     }
   }
 
@@ -45,20 +51,27 @@ export class Bridge {
   }
 }
 
-/** Collects the health message. */
+/**
+ * Collects the health message (store reads that fail give null / -1, never an exception). The queue state is
+ * read after the store reads, so it is never older than the last audit reported.
+ */
 export async function healthOf(d: {
   db: Db;
   link: MqttLink;
   startedAt: number;
-  queueDepth: number;
-  busy: boolean;
+  queue: { depth: number; waiting: number; busy: boolean };
+  health: HealthMonitor;
 }): Promise<BridgeHealth> {
-  const last = await lastAudit(d.db);
+  const last = await lastAudit(d.db).catch(() => undefined);
+  const outbox = await outboxSize(d.db).catch(() => -1);
   const mem = process.memoryUsage();
   return {
+    status: d.health.status,
+    problems: d.health.list(),
     uptime_s: Math.round((Date.now() - d.startedAt) / 1000),
-    queue_depth: d.queueDepth,
-    busy: d.busy,
+    pending_requests: d.queue.depth,
+    queue_depth: d.queue.waiting,
+    busy: d.queue.busy,
     last_audit: last
       ? {
           transaction: last.transaction,
@@ -67,7 +80,7 @@ export async function healthOf(d: {
           audited_at: last.audited_at,
         }
       : null,
-    outbox_size: await outboxSize(d.db),
+    outbox_size: outbox,
     process: {
       rss_mb: Math.round((mem.rss / 2 ** 20) * 10) / 10,
       heap_used_mb: Math.round((mem.heapUsed / 2 ** 20) * 10) / 10,

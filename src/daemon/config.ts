@@ -184,10 +184,26 @@ const settingsSchema = z
           .min(1)
           .max(10_000)
           .default(8)
-          .describe('Requests waiting beyond this → `busy`.'),
+          .describe('New requests waiting beyond this → `busy` (stored requests are always worked off).'),
       })
       .strict()
       .prefault({}),
+    requests: z
+      .object({
+        max_seconds: z
+          .number()
+          .positive()
+          .max(86_400)
+          .default(600)
+          .describe(
+            'Seconds of audio per request, at most (summed while decoding); more → `request.invalid`.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Bounds of one audit request besides the file caps of `files` (all published in bridge/info `limits`).',
+      ),
     files: z
       .object({
         root: z
@@ -430,6 +446,7 @@ export function configSummary(c: DaemonConfig): Record<string, unknown> {
       : `embedded mqtt://${c.mqtt.embedded.host}:${c.mqtt.embedded.port}`,
     tls: Boolean(c.mqtt.ca || c.mqtt.cert || c.mqtt.url?.startsWith('mqtts')),
     queue_max_pending: c.queue.max_pending,
+    requests: c.requests,
     spool: c.spool.enabled,
     microphone_recorder: c.microphone.recorder,
     retain_audio: c.retain_audio,

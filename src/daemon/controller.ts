@@ -1,29 +1,34 @@
 /**
  * The daemon controller: owns start-up and shutdown (Zigbee2MQTT style). Start: database → audit pipeline
  * (model, attack bundle, reference bank loaded once) → embedded broker when no URL is set → MQTT link →
- * outbox relay, bridge, request handler, spool, health. Stop (SIGTERM/SIGINT): stop intake, let the running
- * audit finish, answer waiting requests with a `stopping` error, flush the outbox briefly, publish offline,
- * close broker and database. Undelivered messages stay in the outbox for the next start.
+ * outbox relay, bridge, request intake, spool recovery, the worker over stored requests, health. Stop
+ * (SIGTERM/SIGINT): stop intake, let the running audit finish, flush the outbox briefly, publish offline, close
+ * broker and database. Stored requests not yet audited and undelivered messages stay in the database and are
+ * worked off at the next start. Store faults put the daemon in a degraded state (bridge/health) instead of
+ * stopping it, and a stray promise rejection is logged, not fatal.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../publish/embedded-broker.js';
 import { MqttLink } from '../publish/mqtt.js';
 import { OutboxRelay } from '../publish/outbox-relay.js';
-import type { BridgeInfo, SpeakerState } from '../publish/topics.js';
+import { MAX_REQUEST_BYTES, topicOf, type BridgeInfo, type SpeakerState } from '../publish/topics.js';
 import { latestVerdicts } from '../store/audits.js';
 import { Db } from '../store/db.js';
 import type { OutboxMessage } from '../store/outbox.js';
+import { findRequest, type StoredRequest } from '../store/requests.js';
 import { version } from '../version.js';
-import { AuditService, type AuditDone } from './audit-service.js';
+import { AuditService, describeError, type AuditDone } from './audit-service.js';
 import type { Auditor } from './auditor.js';
 import { Bridge, healthOf } from './bridge.js';
 import { configSummary, type DaemonConfig } from './config.js';
-import type { AuditJob } from './jobs.js';
+import { HealthMonitor } from './health.js';
+import { MAX_FIELD_CHARS, transactionKey, truncate, type AuditJob } from './jobs.js';
 import { createLogger, type Logger } from './logger.js';
 import { openAuditor } from './open-auditor.js';
-import { AuditQueue, StoppingError } from './queue.js';
+import { RequestQueue, type WorkOutcome } from './queue.js';
 import { RequestHandler } from './request-handler.js';
-import { SpoolWatcher, type SpoolBatch } from './spool.js';
+import { SpoolWatcher } from './spool.js';
 import { prepareStateDir } from './state-dir.js';
 
 /** Options of {@link startDaemon}. */
@@ -42,7 +47,9 @@ export interface Daemon extends EventEmitter<{ audit: [AuditDone]; delivered: [O
   readonly link: MqttLink;
   readonly broker: EmbeddedBroker | undefined;
   readonly auditor: Auditor;
-  readonly queue: AuditQueue<AuditJob>;
+  readonly queue: RequestQueue;
+  readonly handler: RequestHandler;
+  readonly health: HealthMonitor;
   readonly relay: OutboxRelay;
   /** Stop gracefully (idempotent). */
   stop(): Promise<void>;
@@ -60,10 +67,19 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    // State folder 0700 and database 0600 whatever the umask; typed errors for an unusable folder.
-    const db = await Db.open(
-      await prepareStateDir(config.data_dir, config.spool.enabled ? config.spool.dir : undefined),
-    );
+    // State folder 0700 and database 0600 whatever the umask; typed errors for an unusable folder. A store on a
+    // read-only or full file system (or a damaged file) does not stop the daemon: it starts degraded, answers
+    // requests with the typed store error and reopens the store when it can.
+    let dbPath = join(config.data_dir, 'slmia.db');
+    try {
+      dbPath = await prepareStateDir(config.data_dir, config.spool.enabled ? config.spool.dir : undefined);
+    } catch (err) {
+      const errno = ((err as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (errno !== 'EROFS' && errno !== 'ENOSPC') throw err;
+    }
+    const db = await Db.openOrUnavailable(dbPath);
+    if (!db.isOpen)
+      log.error({ err: db.fault?.message, code: db.fault?.code }, 'store unavailable at start-up');
     cleanups.push(() => db.close());
     const ownAuditor = !opts.auditor;
     log.info({ model: config.model, attack: config.attack }, 'loading audit pipeline');
@@ -81,6 +97,10 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         ...(config.reference_data_dir ? { dataDir: config.reference_data_dir } : {}),
       }));
     if (ownAuditor) cleanups.push(() => auditor.close());
+    // Requests reaching the embedded broker before the handler exists wait for it (their PUBACK waits too).
+    let handlerReady!: (h: RequestHandler) => void;
+    const handlerSet = new Promise<RequestHandler>((r) => (handlerReady = r));
+    const requestTopic = topicOf(config.mqtt.base_topic, 'bridge/request/audit');
     let broker: EmbeddedBroker | undefined;
     let url = config.mqtt.url;
     const m = config.mqtt;
@@ -98,6 +118,10 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         ...(m.username !== undefined && { username: m.username }),
         ...(m.password !== undefined && { password: m.password }),
         warn: (msg) => log.warn(msg),
+        intakeTopics: [requestTopic],
+        intake: async (p) => {
+          await (await handlerSet).intake(p.payload, { retain: p.retain, dup: p.dup });
+        },
       });
       cleanups.push(() => (broker as EmbeddedBroker).close());
       url = broker.url;
@@ -146,37 +170,69 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       },
       attack: auditor.info.attack,
       config: { ...configSummary(config), broker: broker ? `embedded ${url}` : configSummary(config).broker },
+      limits: {
+        max_files: config.files.max_files,
+        max_seconds: config.requests.max_seconds,
+        max_audio_bytes: config.files.max_request_bytes,
+        max_payload_bytes: MAX_REQUEST_BYTES,
+        max_pending: config.queue.max_pending,
+        max_field_chars: MAX_FIELD_CHARS,
+      },
     };
     const bridge = new Bridge(link, info, log);
 
-    const spoolJob = (b: SpoolBatch): AuditJob => ({
-      transaction: b.transaction,
-      source: 'spool',
-      speaker: b.speaker,
-      input: { kind: 'spool', batch: b },
-      requestedAt: new Date().toISOString(),
-    });
-    const spool = config.spool.enabled
+    const spool: SpoolWatcher | undefined = config.spool.enabled
       ? new SpoolWatcher({
           dir: config.spool.dir,
           pollMs: config.spool.poll_ms,
           watch: config.spool.watch,
           onWatchError: (err) =>
             log.warn({ err: err.message }, 'spool watcher failed; the folder is still scanned every poll_ms'),
-          canAccept: () => queue.canAccept,
+          retain: config.retain_audio,
+          canAccept: (): boolean => queue.canAccept,
           onBatch: (b) => {
             log.info({ transaction: b.transaction, speaker: b.speaker }, 'spool folder claimed');
-            queue.push(spoolJob(b));
+            void handler.intakeSpool(b);
           },
-          onReject: (name, why) => log.warn({ folder: name }, `spool folder rejected: ${why}`),
-          retain: config.retain_audio,
+          onReject: (name, why, transaction) => {
+            log.warn({ folder: truncate(name, 64), transaction }, `spool folder rejected: ${why}`);
+            void handler.rejectSpool(name, why, transaction);
+          },
         })
       : undefined;
-    const service = new AuditService({ config, db, auditor, link, relay, log, ...(spool && { spool }) });
-    const queue = new AuditQueue<AuditJob>(config.queue.max_pending, async (job) => {
-      await service.run(job);
+    const service: AuditService = new AuditService({
+      config,
+      db,
+      auditor,
+      link,
+      relay,
+      log,
+      ...(spool && { spool }),
     });
-    const handler = new RequestHandler({ config, link, queue, service, log });
+    const queue: RequestQueue = new RequestQueue(
+      db,
+      config.queue.max_pending,
+      async (req): Promise<WorkOutcome> => (await service.run(jobOf(req))).outcome,
+      (err) => log.error({ err: describeError(err).message }, 'request queue cannot read the store; waiting'),
+    );
+    const handler = new RequestHandler({ config, db, link, queue, service, log });
+    handlerReady(handler);
+    const health = new HealthMonitor(db, log, {
+      onRecovered: () => {
+        queue.unparkAll();
+        relay.kick();
+      },
+    });
+    const publishHealth = (): void =>
+      void healthOf({ db, link, startedAt, queue, health })
+        .then((h) => link.publish('bridge/health', h, { qos: 0 }))
+        .catch(() => undefined);
+    health.on('change', publishHealth);
+    // A stray promise rejection is logged; the service keeps running (requests are in the store anyway).
+    const onUnhandled = (reason: unknown): void =>
+      log.error({ err: describeError(reason).message }, 'unhandled promise rejection (daemon keeps running)');
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(async () => void process.off('unhandledRejection', onUnhandled));
 
     const emitter = new EventEmitter<{ audit: [AuditDone]; delivered: [OutboxMessage, number] }>();
     service.on('done', (d) => {
@@ -192,36 +248,18 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       emitter.emit('delivered', m, ms);
     });
 
+    handler.start(broker !== undefined);
     bridge.start();
     relay.start();
     await waitConnected(link, 10_000, log);
+    if (link.connected) await Promise.all([handler.ready, bridge.ready]);
     // The embedded broker starts empty: restore every speaker's retained state from the store.
-    if (broker) await restoreSpeakerStates(db, link, log);
-    await handler.start();
-    if (spool) {
-      const recovered = await spool.start();
-      for (const b of recovered) {
-        const done = await db.get<{ id: number }>(
-          'SELECT id FROM audits WHERE transaction_id = ? AND source = ?',
-          [b.transaction, 'spool'],
-        );
-        if (done) await spool.finish(b, config.retain_audio);
-        else {
-          log.info(
-            { transaction: b.transaction, speaker: b.speaker },
-            'spool folder recovered after restart',
-          );
-          queue.push(spoolJob(b));
-        }
-      }
-      void spool.scan();
-    }
-    const health = setInterval(() => {
-      void healthOf({ db, link, startedAt, queueDepth: queue.depth, busy: queue.busy })
-        .then((h) => link.publish('bridge/health', h, { qos: 0 }))
-        .catch(() => undefined);
-    }, config.health_interval_s * 1000);
-    health.unref();
+    if (broker) await restoreSpeakerStates(db, link, log).catch(() => undefined);
+    if (spool) await recoverSpool(spool, db, handler, config.retain_audio, log);
+    await queue.start();
+    if (spool) void spool.scan();
+    const healthTimer = setInterval(publishHealth, config.health_interval_s * 1000);
+    healthTimer.unref();
     log.info(
       {
         base_topic: config.mqtt.base_topic,
@@ -229,6 +267,8 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         device_id: config.device_id,
         model_sha256: auditor.info.model.sha256,
         attack_id: auditor.info.attack.id,
+        pending_requests: queue.depth,
+        status: health.status,
       },
       'daemon started',
     );
@@ -237,12 +277,13 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         log.info('stopping: intake closed');
-        clearInterval(health);
+        clearInterval(healthTimer);
         await spool?.stop();
         await handler.stop();
-        const left = await queue.close();
-        for (const job of left)
-          await service.commit(job, undefined, { code: 'stopping', message: new StoppingError().message });
+        await queue.close();
+        if (queue.depth > 0)
+          log.info({ pending_requests: queue.depth }, 'stored requests stay pending for the next start');
+        health.close();
         const undelivered = await relay.drain(hold ? 0 : 3000);
         await relay.stop();
         if (undelivered > 0)
@@ -254,10 +295,50 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         await unwind();
         log.info('stopped');
       })());
-    return Object.assign(emitter, { config, db, link, broker, auditor, queue, relay, stop });
+    return Object.assign(emitter, { config, db, link, broker, auditor, queue, handler, health, relay, stop });
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/** A stored request as the worker's job. */
+function jobOf(req: StoredRequest): AuditJob {
+  return {
+    transaction: req.transaction ?? req.key,
+    seq: req.seq,
+    source: req.source as AuditJob['source'],
+    speaker: req.speaker ?? '',
+    input: req.input as AuditJob['input'],
+    requestedAt: req.received_at,
+  };
+}
+
+/**
+ * Reconcile folders left in `.processing/` by an earlier run with the store: answered → removed, pending →
+ * left to the worker, unknown (claimed, then killed before storing) → stored now. Not bounded by the queue.
+ */
+async function recoverSpool(
+  spool: SpoolWatcher,
+  db: Db,
+  handler: RequestHandler,
+  retain: boolean,
+  log: Logger,
+): Promise<void> {
+  for (const b of await spool.start()) {
+    try {
+      const req = await findRequest(db, transactionKey(b.transaction));
+      if (req?.state === 'answered') await spool.finish(b, retain);
+      else if (!req) {
+        log.info({ transaction: b.transaction, speaker: b.speaker }, 'spool folder recovered after restart');
+        await handler.intakeSpool(b);
+      }
+    } catch (err) {
+      log.error(
+        { err: describeError(err).message, dir: b.dir },
+        'spool folder not recovered (store error); kept',
+      );
+    }
   }
 }
 
@@ -275,6 +356,7 @@ async function restoreSpeakerStates(db: Db, link: MqttLink, log: Logger): Promis
       model_sha256: a.model_sha256 as string,
       attack_id: a.attack_id as string,
       audited_at: a.audited_at,
+      transaction: a.transaction,
     };
     await link
       .publish('{speaker}', state, { retain: true, speaker: a.speaker as string })

@@ -1,8 +1,16 @@
 /**
- * Bounded FIFO of audit jobs with one worker: audits run one at a time (the model uses every core), at most
- * `maxPending` wait; beyond that {@link AuditQueue.push} throws a {@link BusyError} the caller answers with.
+ * The audit queue: the requests table IS the queue. Requests are stored (pending) at intake, before the broker
+ * is acknowledged; one worker takes the oldest pending request, audits it and commits its answer in the same
+ * transaction that marks it answered. So the queue survives kill -9, restarts need no recovery step bounded by
+ * anything, and a request is audited at most once per answer. The bound `maxPending` applies to new requests
+ * only (intake answers `busy` beyond it); stored requests are always worked off.
+ *
+ * A request whose answer cannot be committed (the store is failing) is parked: skipped until the store
+ * recovers ({@link RequestQueue.unparkAll}), so the worker never spins on it.
  */
 import { SlmiaError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { nextPending, pendingCount, type StoredRequest } from '../store/requests.js';
 
 /** The queue is full; the request should be retried later. */
 export class BusyError extends SlmiaError {
@@ -18,72 +26,133 @@ export class StoppingError extends SlmiaError {
   }
 }
 
-/** A single-worker bounded job queue. */
-export class AuditQueue<J> {
-  private pending: J[] = [];
+/** What the worker did with a request. */
+export type WorkOutcome = 'answered' | 'parked';
+
+/** Single worker over the stored pending requests. */
+export class RequestQueue {
+  private pending = 0;
   private running: Promise<void> | undefined;
+  private current: number | undefined;
   private closed = false;
+  private woken = false;
+  private readonly parked = new Set<number>();
 
   /**
-   * @param maxPending jobs allowed to wait while one runs
-   * @param worker runs one job; its rejections are the worker's to report (they are swallowed here)
+   * @param db the daemon's database (requests table)
+   * @param maxPending stored, unanswered requests beyond which intake answers `busy`
+   * @param worker audits one request and commits its answer; `parked` when the commit failed
+   * @param onError called when the queue itself cannot read the store (it then waits for {@link wake})
    */
   constructor(
+    private readonly db: Db,
     private readonly maxPending: number,
-    private readonly worker: (job: J) => Promise<void>,
+    private readonly worker: (req: StoredRequest) => Promise<WorkOutcome>,
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
-  /** Waiting jobs (not counting the running one). */
+  /** Stored, unanswered requests (the one being audited included), as last counted. */
   get depth(): number {
-    return this.pending.length;
+    return this.pending;
   }
 
-  /** Whether a job is running. */
+  /** Whether a request is being audited. */
   get busy(): boolean {
-    return this.running !== undefined;
+    return this.current !== undefined;
   }
 
-  /** Whether another job would be accepted now. */
+  /** Stored requests waiting (not counting the one being audited). */
+  get waiting(): number {
+    return Math.max(0, this.pending - (this.current !== undefined ? 1 : 0));
+  }
+
+  /** Whether intake takes another new request now (fewer than `maxPending` waiting). */
   get canAccept(): boolean {
-    return !this.closed && this.pending.length < this.maxPending;
+    return !this.closed && this.waiting < this.maxPending;
   }
 
-  /**
-   * Enqueue a job (runs at once when idle).
-   * @throws BusyError when `maxPending` jobs already wait; StoppingError after {@link close}
-   */
-  push(job: J): void {
-    if (this.closed) throw new StoppingError();
-    if (this.pending.length >= this.maxPending) throw new BusyError(this.pending.length);
-    this.pending.push(job);
-    this.pump();
+  /** Requests skipped until the store recovers. */
+  get parkedCount(): number {
+    return this.parked.size;
   }
 
-  private pump(): void {
-    if (this.running || this.closed) return;
-    const job = this.pending.shift();
-    if (job === undefined) return;
-    this.running = this.worker(job)
-      .catch(() => undefined)
-      .finally(() => {
-        this.running = undefined;
-        this.pump();
-      });
+  /** Count the stored pending requests and start working them off. */
+  async start(): Promise<void> {
+    this.pending = await pendingCount(this.db).catch(() => this.pending);
+    this.wake();
   }
 
-  /** Resolves when no job is running and none waits. */
+  /** A request was stored (intake). */
+  added(): void {
+    this.pending++;
+    this.wake();
+  }
+
+  /** Look for work (after intake, after a store recovery). */
+  wake(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.woken = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.woken) {
+        this.woken = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** Let parked requests run again (the store takes writes again). */
+  unparkAll(): void {
+    this.parked.clear();
+    this.wake();
+  }
+
+  private async drain(): Promise<void> {
+    let last: number | undefined;
+    while (!this.closed) {
+      let req: StoredRequest | undefined;
+      try {
+        req = await nextPending(this.db, this.parked);
+      } catch (err) {
+        this.onError(err);
+        return;
+      }
+      if (!req) {
+        this.pending = this.parked.size;
+        return;
+      }
+      // A worker that neither answered nor parked would make this loop spin: park it.
+      if (req.seq === last) {
+        this.parked.add(req.seq);
+        continue;
+      }
+      last = req.seq;
+      let outcome: WorkOutcome;
+      this.current = req.seq;
+      try {
+        outcome = await this.worker(req);
+      } catch (err) {
+        this.onError(err);
+        outcome = 'parked';
+      } finally {
+        this.current = undefined;
+      }
+      if (outcome === 'parked') this.parked.add(req.seq);
+      else this.pending = Math.max(0, this.pending - 1);
+    }
+  }
+
+  /** Resolves when no request is running and none (unparked) waits. */
   async idle(): Promise<void> {
-    while (this.running || (this.pending.length > 0 && !this.closed)) await this.running;
+    while (this.running) await this.running;
   }
 
-  /**
-   * Stop taking jobs: waits for the running job to finish and returns the jobs that never started.
-   */
-  async close(): Promise<J[]> {
+  /** Stop taking requests (stored ones stay pending for the next start); waits for the running audit. */
+  async close(): Promise<void> {
     this.closed = true;
-    const left = this.pending;
-    this.pending = [];
     await this.running;
-    return left;
   }
 }

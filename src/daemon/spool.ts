@@ -37,10 +37,11 @@ export interface SpoolOptions {
   /** Called with each claimed batch. */
   onBatch: (batch: SpoolBatch) => void;
   /**
-   * Called for folders that cannot be used (bad speaker id); they are deleted, or moved to `.rejected/` when
-   * `retain` (the daemon's `retain_audio`).
+   * Called for folders that cannot be used (bad speaker id) with the transaction id of their `.ready` marker
+   * (or a generated one), so they can be answered like a bad request. They are deleted, or moved to
+   * `.rejected/` when `retain` (the daemon's `retain_audio`).
    */
-  onReject?: (name: string, why: string) => void;
+  onReject?: (name: string, why: string, transaction: string) => void;
   /** Keep rejected folders under `.rejected/` instead of deleting them. */
   retain?: boolean;
 }
@@ -49,6 +50,21 @@ const READY = '.ready';
 
 function safeId(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+}
+
+/** The transaction id of a folder's `.ready` marker (`{"transaction": ...}`), else `fallback`. */
+async function markerTransaction(folder: string, fallback: string): Promise<string> {
+  try {
+    const marker = ((await readSmallFile(join(folder, READY))) ?? '').trim();
+    if (marker.startsWith('{')) {
+      const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
+      if ((typeof t === 'string' && t.length > 0) || (typeof t === 'number' && Number.isFinite(t)))
+        return safeId(String(t));
+    }
+  } catch {
+    // an empty or non-JSON marker is fine
+  }
+  return fallback;
 }
 
 /** Watches (and polls) a spool folder for ready speaker folders. */
@@ -132,6 +148,7 @@ export class SpoolWatcher {
       // The marker is looked at, never followed (a link or FIFO counts as present but carries no transaction).
       if (!(await lstat(join(folder, READY)).catch(() => undefined))) continue;
       if (!SPEAKER_ID.test(e.name)) {
+        const transaction = await markerTransaction(folder, `spool-rejected-${safeId(e.name)}-${Date.now()}`);
         if (this.o.retain) {
           await mkdir(join(this.o.dir, '.rejected'), { recursive: true });
           await rename(folder, join(this.o.dir, '.rejected', `${safeId(e.name)}-${Date.now()}`)).catch(
@@ -140,20 +157,15 @@ export class SpoolWatcher {
         } else {
           await rm(folder, { recursive: true, force: true }).catch(() => undefined);
         }
-        this.o.onReject?.(e.name, 'speaker folder name must be letters, digits, _ . - (not "bridge")');
+        this.o.onReject?.(
+          e.name,
+          'speaker folder name must be 1-64 letters, digits, _ . - (not "bridge")',
+          transaction,
+        );
         continue;
       }
       if (!this.o.canAccept()) break;
-      let transaction = `spool-${e.name}-${Date.now()}`;
-      try {
-        const marker = ((await readSmallFile(join(folder, READY))) ?? '').trim();
-        if (marker.startsWith('{')) {
-          const t = (JSON.parse(marker) as { transaction?: unknown }).transaction;
-          if (typeof t === 'string' || typeof t === 'number') transaction = safeId(String(t));
-        }
-      } catch {
-        // an empty or non-JSON marker is fine
-      }
+      const transaction = await markerTransaction(folder, `spool-${e.name}-${Date.now()}`);
       const claimed = join(this.processingDir, `${e.name}@${transaction}`);
       try {
         await rename(folder, claimed);

@@ -7,7 +7,7 @@
  * writes), so a flood of retained messages at start-up costs one commit per batch, not one per message.
  */
 import { join } from 'node:path';
-import { Db, type Migration } from '../store/db.js';
+import { Db, type Migration, type Sql } from '../store/db.js';
 import type { HubHealth, HubInfo, VerdictPayload } from './payloads.js';
 
 /** Commit queued writes after this many ms… */
@@ -155,7 +155,7 @@ export interface HealthSample {
   busy: number | null;
 }
 
-type Op = (db: Db) => Promise<unknown>;
+type Op = (db: Sql) => Promise<unknown>;
 
 const AUDIT_COLUMNS = [
   'speaker',
@@ -205,8 +205,8 @@ export class FleetStore {
     this.queue = [];
     const next = this.flushing.then(async () => {
       if (ops.length === 0) return;
-      await this.db.transaction(async () => {
-        for (const op of ops) await op(this.db);
+      await this.db.transaction(async (tx) => {
+        for (const op of ops) await op(tx);
       });
     });
     this.flushing = next.catch(() => undefined);
@@ -408,14 +408,13 @@ export class FleetStore {
   ): Promise<{ health: number; verdicts: number; audits: number }> {
     await this.flush();
     const before = (days: number): string => new Date(now - days * 86_400_000).toISOString();
-    return this.db.transaction(async () => {
-      const health = (await this.db.run('DELETE FROM health WHERE at < ?', [before(r.health_days)])).changes;
-      const verdicts = (
-        await this.db.run('DELETE FROM verdicts WHERE audited_at < ?', [before(r.verdict_days)])
-      ).changes;
-      const audits = (await this.db.run('DELETE FROM audits WHERE updated_at < ?', [before(r.audit_days)]))
+    return this.db.transaction(async (tx) => {
+      const health = (await tx.run('DELETE FROM health WHERE at < ?', [before(r.health_days)])).changes;
+      const verdicts = (await tx.run('DELETE FROM verdicts WHERE audited_at < ?', [before(r.verdict_days)]))
         .changes;
-      await this.db.run(
+      const audits = (await tx.run('DELETE FROM audits WHERE updated_at < ?', [before(r.audit_days)]))
+        .changes;
+      await tx.run(
         `UPDATE audits SET status = 'unanswered' WHERE status = 'pending' AND from_fleet = 1 AND updated_at < ?`,
         [new Date(now - auditTimeoutS * 1000).toISOString()],
       );

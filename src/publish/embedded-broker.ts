@@ -6,6 +6,13 @@
  * `mqtt.password`, or a random password made at start-up) and alone may publish its topics; clients may
  * publish audit requests only. Beyond loopback the broker refuses to start unless client logins are configured
  * (`mqtt.embedded.users` / `mqtt.embedded.password_file`); with logins configured, anonymous clients are refused.
+ *
+ * Durable intake: aedes acknowledges a QoS 1 PUBLISH before it hands the message on, and its state dies with the
+ * daemon, so requests are taken at the broker itself: a client's publish on an intake topic is passed to the
+ * intake handler from aedes's `authorizePublish` hook, which runs BEFORE the PUBACK to the publisher. The
+ * daemon stores the request there, so a request the publisher saw acknowledged is in SQLite, and one sent
+ * while the daemon (and so the broker) was down is re-sent by the publisher's client after it reconnects. A
+ * retained request is answered `request.retained` by the daemon and not kept by the broker.
  */
 import { randomBytes } from 'node:crypto';
 import { isIP, createServer, type Server } from 'node:net';
@@ -58,6 +65,19 @@ export interface EmbeddedBrokerOptions {
   passwordFile?: string;
   /** Told about a bind beyond loopback (with logins). */
   warn?: (msg: string) => void;
+  /** Exact topic names taken at the broker from clients (see the module note). */
+  intakeTopics?: string[];
+  /** Awaited before the publisher's PUBACK; a rejection closes that client's connection (no PUBACK). */
+  intake?: (p: IntakePacket) => Promise<void>;
+}
+
+/** A client's publish on an intake topic. */
+export interface IntakePacket {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  dup: boolean;
+  clientId: string | null;
 }
 
 /** Whether a bind address only accepts connections from this machine. */
@@ -120,12 +140,32 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       }
     },
     // A refused publish closes the client's connection (MQTT 3.1.1 has no negative PUBACK); wills too.
-    authorizePublish: (client, packet, done) =>
+    authorizePublish: (client, packet, done) => {
+      const role = roleOf(client);
+      if (role === 'client' && o.intake && o.intakeTopics?.includes(packet.topic)) {
+        // A request: stored (or answered) by the daemon before the PUBACK; a retained one is answered
+        // `request.retained` and not kept by the broker.
+        o.intake({
+          topic: packet.topic,
+          payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+          retain: packet.retain,
+          dup: packet.dup,
+          clientId: client?.id ?? null,
+        }).then(
+          () => {
+            packet.retain = false;
+            done(null);
+          },
+          (err: Error) => done(err),
+        );
+        return;
+      }
       done(
-        mayPublish(access, roleOf(client), packet.topic, packet.retain)
+        mayPublish(access, role, packet.topic, packet.retain)
           ? null
           : new Error(`publish on ${packet.topic} not allowed`),
-      ),
+      );
+    },
     authorizeSubscribe: (client, sub, done) =>
       done(null, maySubscribe(access, roleOf(client), sub.topic) ? sub : null),
     authorizeForward: (client, packet) =>

@@ -1,9 +1,17 @@
 /**
- * One MQTT wrapper (mqtt.js) for the daemon: connects with the `offline` Last Will, publishes typed payloads
- * ({@link Api}), resolves QoS 1 publishes on PUBACK, and counts traffic for the health message.
+ * One MQTT wrapper (mqtt.js) for the daemon: connects with a persistent session (`clean: false`, fixed client
+ * id) and the `offline` Last Will, publishes typed payloads ({@link Api}), resolves QoS 1 publishes on PUBACK,
+ * and counts traffic for the health message.
+ *
+ * Durable intake: messages on an intake topic ({@link MqttLink.setIntake}) are handed to a handler through
+ * mqtt.js's `handleMessage` hook, and the PUBACK goes to the broker only after the handler's promise resolves
+ * (the daemon stores the request in SQLite first). A handler that rejects gets no PUBACK: the broker keeps the
+ * message in the session and delivers it again after the next reconnect. Messages that arrive before the
+ * intake is set wait for it. mqtt.js handles incoming packets one after the other, so a handler must never
+ * wait for a PUBACK of its own publishes (they queue behind it).
  */
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { type Api, topicOf } from './topics.js';
 
 /** Connection settings (a subset of the daemon's `mqtt` config). */
@@ -35,18 +43,27 @@ export interface MqttStats {
   reconnects: number;
 }
 
+/** Handles one message of an intake topic; the PUBACK waits for it. */
+export type IntakeHandler = (payload: Buffer, packet: IPublishPacket) => Promise<void>;
+
 /** The daemon's MQTT link. `client` is exposed for subscribing and connection events. */
 export class MqttLink {
   readonly client: MqttClient;
   readonly base: string;
   private stats = { published: 0, received: 0, reconnects: 0 };
+  private readonly intakes = new Map<string, IntakeHandler>();
+  private intakeReady!: () => void;
+  private readonly intakeSet = new Promise<void>((r) => (this.intakeReady = r));
+  private intakeTopics: string[] = [];
 
   /** Connect (asynchronously; mqtt.js keeps reconnecting) with the Last Will `{"state":"offline"}`. */
   constructor(s: MqttSettings) {
     this.base = s.base_topic;
     const opts: IClientOptions = {
       clientId: s.client_id,
-      clean: true,
+      // A persistent session: QoS 1 requests published while the daemon is down or restarting are kept by
+      // the broker for this client id and delivered when it reconnects.
+      clean: false,
       keepalive: s.keepalive ?? 30,
       reconnectPeriod: s.reconnect_period_ms ?? 1000,
       connectTimeout: 10_000,
@@ -65,6 +82,12 @@ export class MqttLink {
     if (s.key) opts.key = readFileSync(s.key);
     if (s.reject_unauthorized === false) opts.rejectUnauthorized = false;
     this.client = mqtt.connect(s.url, opts);
+    this.client.handleMessage = (packet, done) => {
+      this.dispatch(packet).then(
+        () => done(),
+        (err: Error) => done(err), // no PUBACK: redelivered after the next reconnect
+      );
+    };
     this.client.on('reconnect', () => this.stats.reconnects++);
     // Verdicts and events are small packets: without TCP_NODELAY, Nagle + delayed ACK hold a publish that
     // follows another one by ~40 ms.
@@ -72,6 +95,24 @@ export class MqttLink {
       (this.client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true),
     );
     this.client.on('message', () => this.stats.received++);
+  }
+
+  /**
+   * Route messages on the intake `topics` (exact names) to `handler`: each is acknowledged to the broker only
+   * once `handler` resolves. Set once, before subscribing.
+   */
+  setIntake(topics: string[], handler: IntakeHandler): void {
+    this.intakeTopics = topics;
+    for (const t of topics) this.intakes.set(t, handler);
+    this.intakeReady();
+  }
+
+  private async dispatch(packet: IPublishPacket): Promise<void> {
+    if (this.intakeTopics.length === 0) await this.intakeSet;
+    const handler = this.intakes.get(packet.topic);
+    if (!handler) return;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    await handler(Buffer.from(payload), packet);
   }
 
   get connected(): boolean {

@@ -19,13 +19,38 @@ export interface BridgeInfo {
   model: { name: string; architecture: string; sha256: string; sample_rate: number; path: string };
   attack: { id: string; path: string };
   config: Record<string, unknown>;
+  /** Bounds of one audit request: beyond them a request is answered `request.invalid` (or `busy`). Always sent
+   * by this daemon; optional for consumers of older hubs. */
+  limits?: RequestLimits;
 }
+
+/** Bounds of one audit request (`bridge/info`). */
+export interface RequestLimits {
+  /** Audio files per request (after folder expansion). */
+  max_files: number;
+  /** Seconds of audio per request. */
+  max_seconds: number;
+  /** Bytes of audio files read per request, all files together. */
+  max_audio_bytes: number;
+  /** Request payload size, bytes. */
+  max_payload_bytes: number;
+  /** Stored, unanswered requests beyond which new ones are answered `busy`. */
+  max_pending: number;
+  /** Characters of a request field echoed in errors or logs (longer ones are cut). */
+  max_field_chars: number;
+}
+
+/** Largest request payload read, bytes (a request names files; it never carries audio). */
+export const MAX_REQUEST_BYTES = 256 * 1024;
 
 /** The verdict of one audit (the `data` of an ok response). */
 export type Verdict = AuditVerdict & { audited_at: string };
 
-/** `<base>/<speaker>` (retained): the latest verdict for that speaker. */
-export type SpeakerState = Omit<Verdict, 'speaker'>;
+/**
+ * `<base>/<speaker>` (retained): the latest verdict for that speaker, with the transaction that produced it
+ * (so a consumer can drop a redelivered message).
+ */
+export type SpeakerState = Omit<Verdict, 'speaker'> & { transaction?: string | number };
 
 /**
  * A request's transaction id: a string of 1-128 characters or a whole number of magnitude at most 2^53-1, i.e. a
@@ -42,7 +67,7 @@ export const AuditRequestSchema = z
   .object({
     transaction: TransactionId.optional(),
     speaker: z.string(),
-    files: z.array(z.string().min(1)).min(1).optional(),
+    files: z.array(z.string().min(1).max(4096)).min(1).optional(),
     record: z
       .object({
         utterances: z.number().int().min(1),
@@ -73,9 +98,22 @@ export interface BridgeEvent {
   at: string;
 }
 
-/** `<base>/bridge/health` (out, periodic). */
+/** A fault the daemon is living with (e.g. the store refuses writes): reported until it clears. */
+export interface HealthProblem {
+  /** Typed code, e.g. `store.full`, `store.read-only`, `store.corrupt`. */
+  code: string;
+  message: string;
+  since: string;
+}
+
+/** `<base>/bridge/health` (out, periodic, and at once when `status` changes). */
 export interface BridgeHealth {
+  /** `degraded` while a problem lasts: requests are then answered with typed errors, none is dropped. */
+  status?: 'ok' | 'degraded';
+  problems?: HealthProblem[];
   uptime_s: number;
+  /** Requests stored and not answered yet (the running one included). */
+  pending_requests?: number;
   queue_depth: number;
   busy: boolean;
   last_audit: {
@@ -124,7 +162,7 @@ export const TOPICS: TopicSpec[] = [
     direction: 'out',
     retained: true,
     qos: 1,
-    description: 'version, model sha256 + architecture, attack bundle id, config summary',
+    description: 'version, model sha256 + architecture, attack bundle id, config summary, request limits',
   },
   {
     topic: 'bridge/request/audit',
@@ -154,7 +192,8 @@ export const TOPICS: TopicSpec[] = [
     direction: 'out',
     retained: false,
     qos: 0,
-    description: 'uptime, queue depth, last audit, outbox size, RSS, MQTT stats',
+    description:
+      'status (ok/degraded) and problems, uptime, pending requests, queue depth, last audit, outbox size, RSS, MQTT stats',
   },
   {
     topic: '{speaker}',
@@ -162,7 +201,7 @@ export const TOPICS: TopicSpec[] = [
     retained: true,
     qos: 1,
     description:
-      'latest verdict: verdict, probability, threshold, target_fpr, voices, queries, model_sha256, attack_id, audited_at',
+      'latest verdict: verdict, probability, threshold, target_fpr, voices, queries, model_sha256, attack_id, audited_at, transaction',
   },
 ];
 
@@ -172,7 +211,7 @@ export function topicOf<K extends keyof Api>(base: string, key: K, speaker?: str
 }
 
 /** The retained speaker state of a verdict. */
-export function speakerState(v: Verdict): SpeakerState {
+export function speakerState(v: Verdict, transaction: string | number): SpeakerState {
   const { speaker: _speaker, ...state } = v;
-  return state;
+  return { ...state, transaction };
 }

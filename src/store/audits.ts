@@ -4,7 +4,7 @@
  * audio, embeddings or float features.
  */
 import type { AuditVerdict } from '../audit/index.js';
-import type { Db } from './db.js';
+import type { Sql } from './db.js';
 
 /** Where an audit request came from. */
 export type AuditSource = 'mqtt' | 'spool' | 'microphone' | 'cli';
@@ -67,11 +67,11 @@ interface AuditRow extends Omit<AuditRecord, 'transaction' | 'quantized' | 'timi
 }
 
 /**
- * Insert one audit row (call inside {@link Db.transaction} together with its outbox rows).
+ * Insert one audit row (call inside a `Db.transaction` (its `tx` handle) together with its outbox rows).
  * @returns the new row id
  * @throws StoreError when the insert fails
  */
-export async function insertAudit(db: Db, a: AuditInsert): Promise<number> {
+export async function insertAudit(db: Sql, a: AuditInsert): Promise<number> {
   const o = a.outcome;
   const { lastID } = await db.run(
     `INSERT INTO audits (transaction_id, source, speaker, status, error_code, error, verdict, probability, threshold,
@@ -102,7 +102,7 @@ export async function insertAudit(db: Db, a: AuditInsert): Promise<number> {
 }
 
 /** Update the stored timings of an audit (store/publish stages are known only after commit). */
-export async function updateAuditTimings(db: Db, id: number, timings: AuditTimings): Promise<void> {
+export async function updateAuditTimings(db: Sql, id: number, timings: AuditTimings): Promise<void> {
   await db.run('UPDATE audits SET timings = ? WHERE id = ?', [JSON.stringify(timings), id]);
 }
 
@@ -140,7 +140,7 @@ export interface AuditQuery {
  * Past audits, newest first.
  * @throws StoreError when the query fails
  */
-export async function listAudits(db: Db, q: AuditQuery = {}): Promise<AuditRecord[]> {
+export async function listAudits(db: Sql, q: AuditQuery = {}): Promise<AuditRecord[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   const filters: [string, string | undefined][] = [
@@ -162,12 +162,12 @@ export async function listAudits(db: Db, q: AuditQuery = {}): Promise<AuditRecor
 }
 
 /** The most recent audit (any status), or undefined. */
-export async function lastAudit(db: Db): Promise<AuditRecord | undefined> {
+export async function lastAudit(db: Sql): Promise<AuditRecord | undefined> {
   return (await listAudits(db, { limit: 1 }))[0];
 }
 
 /** The latest successful audit of every speaker (to restore retained states on a fresh broker). */
-export async function latestVerdicts(db: Db): Promise<AuditRecord[]> {
+export async function latestVerdicts(db: Sql): Promise<AuditRecord[]> {
   const rows = await db.all<AuditRow>(
     `SELECT a.* FROM audits a
        JOIN (SELECT speaker, MAX(id) AS id FROM audits WHERE status = 'ok' AND speaker IS NOT NULL GROUP BY speaker) l

@@ -53,6 +53,7 @@ export class SqliteEmbeddingCache implements EmbeddingCache {
     if (row.embeddings.length !== row.dim * row.count * 4) {
       throw new StoreError(
         `${this.db.path}: embedding_cache row for audio ${key.audioSha256} has ${row.embeddings.length} bytes, expected ${row.dim * row.count * 4}`,
+        { fault: 'corrupt' },
       );
     }
     this.hits++;

@@ -3,7 +3,7 @@
  * outbox rows are committed in one transaction; a row is deleted only after the broker's PUBACK (QoS 1), so
  * broker outages and daemon crashes lose nothing. A redelivered message is byte-identical (same transaction id).
  */
-import type { Db } from './db.js';
+import type { Sql } from './db.js';
 
 /** One message waiting for the broker's acknowledgement. `payload` is the JSON text. */
 export interface OutboxMessage {
@@ -26,11 +26,11 @@ export interface OutboxInsert {
 }
 
 /**
- * Add a message (call inside {@link Db.transaction} with the audit row it belongs to).
+ * Add a message (call inside a `Db.transaction` (its `tx` handle) with the audit row it belongs to).
  * @returns the outbox row id
  */
 export async function enqueueOutbox(
-  db: Db,
+  db: Sql,
   m: OutboxInsert,
   now = new Date().toISOString(),
 ): Promise<number> {
@@ -47,7 +47,7 @@ interface OutboxRow extends Omit<OutboxMessage, 'retain' | 'transaction'> {
 }
 
 /** Pending messages in commit order (oldest first). */
-export async function pendingOutbox(db: Db, limit = 1000): Promise<OutboxMessage[]> {
+export async function pendingOutbox(db: Sql, limit = 1000): Promise<OutboxMessage[]> {
   const rows = await db.all<OutboxRow>('SELECT * FROM outbox ORDER BY id LIMIT ?', [limit]);
   return rows.map(({ retain, transaction_id, ...r }) => ({
     ...r,
@@ -57,11 +57,17 @@ export async function pendingOutbox(db: Db, limit = 1000): Promise<OutboxMessage
 }
 
 /** Delete a delivered message (after PUBACK). Resolves with whether a row was removed. */
-export async function ackOutbox(db: Db, id: number): Promise<boolean> {
+export async function ackOutbox(db: Sql, id: number): Promise<boolean> {
   return (await db.run('DELETE FROM outbox WHERE id = ?', [id])).changes > 0;
 }
 
 /** Number of messages still waiting for the broker. */
-export async function outboxSize(db: Db): Promise<number> {
+export async function outboxSize(db: Sql): Promise<number> {
   return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox'))?.n ?? 0;
+}
+
+/** Delete several delivered messages in one statement. Resolves with the number removed. */
+export async function ackOutboxMany(db: Sql, ids: number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  return (await db.run(`DELETE FROM outbox WHERE id IN (${ids.map(() => '?').join(', ')})`, ids)).changes;
 }

@@ -61,13 +61,24 @@ export function hubInfo(deviceId: string, base: string): BridgeInfo {
     },
     attack: { id: '2ac30c2d6bfce211', path: '/opt/slmia/models/attack/tdnn-ce/attack.json' },
     config: { base_topic: base, broker: 'mqtt://broker:1883', tls: false, health_interval_s: 60 },
+    limits: {
+      max_files: 200,
+      max_seconds: 600,
+      max_audio_bytes: 64 * 2 ** 20,
+      max_payload_bytes: 256 * 1024,
+      max_pending: 8,
+      max_field_chars: 128,
+    },
   };
 }
 
 /** A hub's bridge/health. */
 export function hubHealth(over: Partial<BridgeHealth> = {}): BridgeHealth {
   return {
+    status: 'ok',
+    problems: [],
     uptime_s: 3600,
+    pending_requests: 3,
     queue_depth: 2,
     busy: true,
     last_audit: null,
