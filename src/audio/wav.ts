@@ -38,7 +38,6 @@ const MAX_RATE = 1_536_000;
 
 const ascii = (b: Uint8Array, at: number): string =>
   String.fromCharCode(b[at] as number, b[at + 1] as number, b[at + 2] as number, b[at + 3] as number);
-const printable = (id: string): string => JSON.stringify(id.replace(/[^\x20-\x7e]/g, '?'));
 
 /**
  * Walk a RIFF/RIFX/RF64 WAVE file's chunks and validate its format.
@@ -53,11 +52,7 @@ export function parseWav(bytes: Uint8Array, source: string): WavLayout {
     throw new AudioError(source, 'truncated-header', `${bytes.length} bytes, a RIFF header needs 12`);
   const magic = ascii(bytes, 0);
   if (ascii(bytes, 8) !== 'WAVE') {
-    throw new AudioError(
-      source,
-      'unsupported-encoding',
-      `${magic} file of form type ${printable(ascii(bytes, 8))}, expected "WAVE"`,
-    );
+    throw new AudioError(source, 'unsupported-encoding', `${magic} file whose form type is not "WAVE"`);
   }
   const le = magic !== 'RIFX';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -79,7 +74,7 @@ export function parseWav(bytes: Uint8Array, source: string): WavLayout {
       throw new AudioError(
         source,
         'truncated-header',
-        `chunk ${printable(id)} at byte ${off} declares ${size} bytes but only ${bytes.length - body} remain`,
+        `the chunk at byte ${off} declares ${size} bytes but only ${bytes.length - body} remain`,
       );
     } else if (id === 'fmt ') {
       if (size < 16)
