@@ -358,6 +358,12 @@ brokerTest(
     const base = 't1/hub-d';
     const hub = await connectHub(url(), base);
     await pub(hub, `${base}/bridge/state`, { state: 'online' }, true);
+    await pub(
+      hub,
+      `${base}/bridge/info`,
+      { ...hubInfo('hub-d', base), limits: { max_files: 3, max_seconds: 60 } },
+      true,
+    );
     const obs = await Observer.connect(url(), `${base}/bridge/request/audit`);
     const fleet = await startTestFleet(url());
     try {
@@ -445,6 +451,13 @@ brokerTest(
       );
       await bad({ speaker: 'S', utterances: 0, seconds: 1 }, 400, /^record\.utterances: /);
       await bad({ speaker: 'S', files: ['a'] }, 404, /hub "nope" not found/, '/api/hubs/nope/audits');
+      await bad(
+        { speaker: 'S', files: ['a', 'b', 'c', 'd'] },
+        400,
+        /^files: at most 3 on this hub \(4 given\)$/,
+      );
+      const page = await (await fetch(`${fleet.url}/hubs/${encodeURIComponent(base)}`)).text();
+      t.regex(page, /files\.root; at most 3 files, 60 s of audio\)/);
       t.is(obs.messages.length, 2);
     } finally {
       await fleet.stop();

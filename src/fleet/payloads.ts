@@ -7,9 +7,10 @@
  */
 import { z } from 'zod';
 import { SPEAKER_ID } from '../daemon/config.js';
+import { MAX_REQUEST_BYTES } from '../publish/topics.js';
 
-/** Largest payload the fleet parses, bytes (the contract's messages are < 2 KB). */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** Largest payload the fleet parses, bytes: the hubs' own request bound (other messages are < 2 KB). */
+export const MAX_PAYLOAD_BYTES = MAX_REQUEST_BYTES;
 
 /** One topic of a hub: `kind` and, for `speaker`, the speaker id. */
 export type HubTopic =
@@ -61,6 +62,10 @@ export const InfoSchema = z.object({
     })
     .optional(),
   attack: z.object({ id: str(128).optional() }).optional(),
+  /** Bounds of one audit request on this hub (hubs that send them). */
+  limits: z
+    .object({ max_files: num.optional(), max_seconds: num.optional(), max_pending: num.optional() })
+    .optional(),
   config: z
     .object({
       base_topic: str(256).optional(),

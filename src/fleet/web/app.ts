@@ -18,7 +18,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { SPEAKER_ID } from '../../daemon/config.js';
 import { projectRoot } from '../../paths.js';
-import { AuditRequestSchema, type AuditRequest } from '../../publish/topics.js';
+import { AuditRequestSchema, MAX_REQUEST_BYTES, type AuditRequest } from '../../publish/topics.js';
 import type { FleetConfig } from '../config.js';
 import type { Fleet, FleetChange } from '../fleet.js';
 import type { FleetMetrics } from '../metrics.js';
@@ -233,6 +233,9 @@ export function createApp(d: AppDeps): Hono {
       if (err instanceof FormError) return fail(400, err.message);
       throw err;
     }
+    const maxFiles = hub.info?.limits?.max_files;
+    if (request.files && maxFiles !== undefined && request.files.length > maxFiles)
+      return fail(400, `files: at most ${maxFiles} on this hub (${request.files.length} given)`);
     if (!link.client.connected) return fail(503, 'the fleet is not connected to the MQTT broker; try again');
     fleet.requested(hub.base, transaction, request.speaker);
     const sent = await Promise.race([
@@ -245,7 +248,7 @@ export function createApp(d: AppDeps): Hono {
       ? c.json({ transaction, hub: hub.base, status_url: statusUrl }, 202)
       : c.redirect(statusUrl, 303);
   };
-  const limit = bodyLimit({ maxSize: 64 * 1024 });
+  const limit = bodyLimit({ maxSize: MAX_REQUEST_BYTES });
   app.post('/hubs/:id/audits', csrf(), limit, (c) => requestAudit(c, false));
   app.post('/api/hubs/:id/audits', csrf(), limit, (c) => requestAudit(c, true));
 

@@ -270,10 +270,16 @@ ${rows.map((a) => auditRow(base, a))}
 </div>`;
 }
 
-function auditForm(base: string, online: boolean): Html {
+function auditForm(
+  base: string,
+  online: boolean,
+  limits?: { max_files?: number; max_seconds?: number },
+): Html {
   return h`<form id="audit-form" class="audit-form" method="post" action="${hubHref(base)}/audits" aria-label="Request an audit">
 <label>Speaker id <input name="speaker" required pattern="[A-Za-z0-9_.\\-]{1,64}" autocomplete="off" placeholder="SPEAKER0042"></label>
-<label>Audio files on the hub <small>(one path per line; relative paths are under the hub's files.root)</small>
+<label>Audio files on the hub <small>(one path per line; relative paths are under the hub's files.root${
+    limits?.max_files !== undefined ? h`; at most ${limits.max_files} files` : ''
+  }${limits?.max_seconds !== undefined ? h`, ${limits.max_seconds} s of audio` : ''})</small>
 <textarea name="files" rows="3" placeholder="speechocean762/audio/SPEAKER0042"></textarea></label>
 <fieldset><legend>…or record from the hub's microphone</legend>
 <label>Utterances <input name="utterances" type="number" min="1" max="20" inputmode="numeric"></label>
@@ -324,7 +330,7 @@ export function hubPage(d: {
 <h1>Hub ${hub.device_id ?? hub.base}</h1>
 ${hubStatus(hub, d.report, d.now)}
 <section aria-labelledby="h-request"><h2 id="h-request">Request an audit</h2>
-${auditForm(hub.base, hub.state === 'online')}
+${auditForm(hub.base, hub.state === 'online', hub.info?.limits)}
 </section>
 <section aria-labelledby="h-audits"><h2 id="h-audits">Audits</h2>
 ${auditsTable(hub.base, d.audits)}
