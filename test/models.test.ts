@@ -36,7 +36,7 @@ interface Card {
 }
 
 const modelsDir = resolve(projectRoot, 'models');
-/** The six lab models (3 architectures x target/shadow) and the int8 variant of the default target. */
+/** The eight lab models (4 architectures x target/shadow) and the int8 variants. */
 const EXPECTED = [
   'tdnn-ce-target',
   'tdnn-ce-shadow',
@@ -44,8 +44,57 @@ const EXPECTED = [
   'resnet-aam-shadow',
   'lstm-ge2e-target',
   'lstm-ge2e-shadow',
+  'cnn-dvector-target',
+  'cnn-dvector-shadow',
   'tdnn-ce-target-int8',
+  'cnn-dvector-target-int8',
 ];
+
+/** The Kaldi fbank front-end of the three utterance-level families, with every default spelled out. */
+const KALDI_FRONTEND = {
+  type: 'kaldi-fbank',
+  num_mel_bins: 80,
+  frame_length: 25,
+  frame_shift: 10,
+  preemphasis_coefficient: 0.97,
+  remove_dc_offset: true,
+  window_type: 'povey',
+  low_freq: 20,
+  high_freq: 0,
+  snip_edges: true,
+  use_power: true,
+  use_log_fbank: true,
+  round_to_power_of_two: true,
+  dither: 0,
+  input_scale: 32768,
+  cmn: true,
+  noise_floor: 1, // the product's mel floor (docs/model-manifest.md); training used torchaudio's dither 0
+};
+
+/** The wake-word family: device log-mel (models/train/wakeword.py) on fixed 40-frame windows. */
+const WAKEWORD_FRONTEND = {
+  type: 'log-mel',
+  frame_length: 32,
+  frame_shift: 24,
+  fft_size: 512,
+  window_type: 'hamming',
+  center: false,
+  pad_mode: 'reflect',
+  spectrum: 'magnitude',
+  num_mel_bins: 40,
+  low_freq: 0,
+  high_freq: 8000,
+  mel_scale: 'htk',
+  mel_norm: 'none',
+  filter_domain: 'hz',
+  log: { type: 'db', floor: 1e-5, floor_mode: 'clamp' },
+  input_scale: 1,
+  cmn: false,
+  scale: 1 / 120,
+  offset: 80 / 120,
+  clip: [0, 1],
+  quantize_bits: 8,
+};
 const committed = readdirSync(modelsDir).filter(
   (d) =>
     d !== 'fixture' &&
@@ -55,7 +104,7 @@ const committed = readdirSync(modelsDir).filter(
 const readCard = (name: string): Card =>
   JSON.parse(readFileSync(resolve(modelsDir, name, 'card.json'), 'utf8')) as Card;
 
-test('the six lab models and the int8 default target are committed', (t) => {
+test('the eight lab models and the int8 variants are committed', (t) => {
   t.deepEqual([...committed].sort(), [...EXPECTED].sort());
 });
 
@@ -91,25 +140,17 @@ for (const name of committed) {
       t.is(m.architecture, card.architecture);
       t.true(['target', 'shadow'].includes(card.role));
       t.is(m.card, 'card.json');
-      t.deepEqual(m.frontend, {
-        type: 'kaldi-fbank',
-        num_mel_bins: 80,
-        frame_length: 25,
-        frame_shift: 10,
-        preemphasis_coefficient: 0.97,
-        remove_dc_offset: true,
-        window_type: 'povey',
-        low_freq: 20,
-        high_freq: 0,
-        snip_edges: true,
-        use_power: true,
-        use_log_fbank: true,
-        round_to_power_of_two: true,
-        dither: 0,
-        input_scale: 32768,
-        cmn: true,
-        noise_floor: 1, // the product's mel floor (docs/model-manifest.md); training used torchaudio's dither 0
-      });
+      if (card.architecture === 'cnn-dvector') {
+        t.deepEqual(m.frontend, WAKEWORD_FRONTEND);
+        t.deepEqual(m.input, { name: 'logmel', layout: 'batch,frames,mel,1' });
+        t.deepEqual(m.window, { frames: 40, hop: 20, pool: 'mean', l2_normalize: false, pad: 'wrap' });
+        t.deepEqual(model.inputs[0]?.shape, ['batch', 40, 40, 1]);
+        // 32 voices of 2 s = 96 windows: one query
+        t.true(m.max_batch >= 96);
+      } else {
+        t.deepEqual(m.frontend, KALDI_FRONTEND);
+        t.is(m.window, undefined);
+      }
       t.is(m.sample_rate, 16000);
       t.is(m.similarity, 'cosine');
       t.is(m.embedding_dim, card.embedding_dim);
@@ -166,7 +207,8 @@ for (const name of committed) {
         model,
         clips.map((c) => c.path),
       );
-      t.is(res.queries, new Set(res.clips.map((c) => Math.round(c.seconds * 16000))).size);
+      // whole clips batch by length; windows all have one shape
+      t.is(res.queries, model.window ? 1 : new Set(res.clips.map((c) => Math.round(c.seconds * 16000))).size);
       const emb = res.clips.map((c) => c.embeddings[0]!);
       t.true(emb.every((e) => e.length === card.embedding_dim && e.every(Number.isFinite)));
       let same = 0;
