@@ -1,7 +1,7 @@
 /**
  * The label of everything between an audio file's bytes and the model input that can change an embedding
  * besides the model itself: the speech-activity stage's settings, the manifest's resolved front-end section
- * and sample rate, and a revision of the code that implements them. It is part of every embedding-cache key
+ * (with the window and input layout of a fixed-window model) and sample rate, and a revision of the code that implements them. It is part of every embedding-cache key
  * and of exported reference banks, so embeddings made with other settings are never served.
  */
 import { vadLabel, VAD_DEFAULTS, type VadOptions } from '../audio/index.js';
@@ -21,6 +21,14 @@ export const PREPROCESSING_REVISION = 4;
  * @param vad the speech-activity settings used (`false`: stage off)
  */
 export function preprocessingLabel(manifest: ModelManifest, vad: VadOptions | false = VAD_DEFAULTS): string {
-  const fe = sha256Hex(JSON.stringify(manifest.frontend)).slice(0, 12);
+  // A fixed window and the input layout change embeddings too; they join the hash only for windowed models,
+  // so the labels (and exported reference banks) of whole-clip models stay as they were.
+  const fe = sha256Hex(
+    JSON.stringify(
+      manifest.window
+        ? { frontend: manifest.frontend, window: manifest.window, layout: manifest.input.layout }
+        : manifest.frontend,
+    ),
+  ).slice(0, 12);
   return `rev=${PREPROCESSING_REVISION};vad=${vad ? vadLabel(vad) : 'off'};fe=${fe};rate=${manifest.sample_rate}`;
 }
