@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,8 @@ import {
   windowCount,
   windowPlan,
 } from '../src/model/index.js';
-import { projectRoot } from '../src/paths.js';
+import { embedDatasetSpeakers } from '../src/audit/lab-data.js';
+import { dataDir, projectRoot } from '../src/paths.js';
 
 const windowModel = resolve(projectRoot, 'models', 'fixture', 'window-model.json');
 /** The fixture's model.json as plain JSON, for the tests to patch. */
@@ -277,3 +278,53 @@ test('inspect-model prints the window and the dummy query; a wrong manifest exit
     /field "embedding_dim": manifest says 128, but a dummy query \[1, 40, 40, 1\] returns "embedding" of shape \[1, 16\]/,
   );
 });
+
+const arabic = resolve(dataDir(), 'arabic-speech-commands');
+const arabicTest = existsSync(resolve(arabic, 'utterances.tsv')) ? test : test.skip;
+
+arabicTest(
+  'out-of-domain non-members: 1 s keyword clips of 3 speakers, all heldout, in one query',
+  async (t) => {
+    // a small dataset folder: 3 Arabic Speech Commands speakers × 5 clips (absolute paths)
+    const rows = readFileSync(resolve(arabic, 'utterances.tsv'), 'utf8').trim().split('\n');
+    const header = rows[0]!.split('\t');
+    const col = (r: string[], c: string) => r[header.indexOf(c)]!;
+    const picked = rows
+      .slice(1)
+      .map((l) => l.split('\t'))
+      .filter((r) => ['SPK00000001', 'SPK00000002', 'SPK00000003'].includes(col(r, 'speaker')))
+      .filter((r, i, all) => all.filter((x) => col(x, 'speaker') === col(r, 'speaker')).indexOf(r) % 6 === 0);
+    const ds = mkdtempSync(join(tmpdir(), 'slmia-ood-'));
+    writeFileSync(
+      join(ds, 'utterances.tsv'),
+      [
+        'utterance\tspeaker\tpath\tseconds',
+        ...picked.map((r) =>
+          [col(r, 'utterance'), col(r, 'speaker'), resolve(arabic, col(r, 'path')), col(r, 'seconds')].join(
+            '\t',
+          ),
+        ),
+      ].join('\n') + '\n',
+    );
+    const model = await loadSpeakerModel(windowModel, { threads: 1 });
+    try {
+      const r = await embedDatasetSpeakers(model, {
+        dataset: ds,
+        group: 'out-of-domain',
+        voice: { chunkSeconds: 2, pad: 'wrap' },
+      });
+      t.deepEqual(
+        r.speakers.map((s) => [s.speaker, s.label, s.train.length, s.heldout.length]),
+        [
+          ['SPK00000001', 0, 0, 5],
+          ['SPK00000002', 0, 0, 5],
+          ['SPK00000003', 0, 0, 5],
+        ],
+      );
+      t.is(r.clips, 15);
+      t.is(r.queries, 1, '15 voices of 2 s (wrap-padded keywords) = 45 windows, one query');
+    } finally {
+      await model.close();
+    }
+  },
+);

@@ -19,7 +19,7 @@ import { buildReferenceBank, type EmbeddingCache } from '../features/index.js';
 import { loadSpeakerModel } from '../model/index.js';
 import { bundleVoiceSpec } from './audit-speaker.js';
 import { featurize, referenceNorms } from './calibrate.js';
-import { drawVoiceSet, embedGroups, type VoiceSet } from './lab-data.js';
+import { drawVoiceSet, embedDatasetSpeakers, embedGroups, type VoiceSet } from './lab-data.js';
 import { buildReferenceEmbeddings, referencesFileName, writeReferenceFile } from './reference-bank.js';
 import { dirname, resolve } from 'node:path';
 
@@ -54,6 +54,8 @@ export interface EvaluationReport {
   speakers: number;
   max_batch: number;
   wall_seconds: number;
+  /** Where the non-members come from: the split's `target-nonmember` group, or another dataset (out-of-domain). */
+  nonmembers: string;
   target: { name: string; sha256: string; architecture?: string };
   attack: {
     path: string;
@@ -81,6 +83,11 @@ export interface EvaluateOptions {
   voiceCounts?: number[];
   cache?: EmbeddingCache;
   seed?: number;
+  /**
+   * Non-members from another dataset folder (all its speakers, every clip) instead of the split's
+   * `target-nonmember` group: how the attack treats speakers outside the calibration population.
+   */
+  nonmemberDataset?: string;
   /** Also write the target's reference bank beside the bundle (for hubs without the dataset). */
   exportReferences?: boolean;
   commandLine?: string;
@@ -121,11 +128,22 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
     const lab = await embedGroups(model, {
       dataset: o.dataset,
       split: o.split,
-      groups: { 'target-member': 1, 'target-nonmember': 0 },
+      groups: o.nonmemberDataset ? { 'target-member': 1 } : { 'target-member': 1, 'target-nonmember': 0 },
       voice,
       cache: o.cache,
       onProgress: (d, t) => o.onProgress?.('embed target speakers', d, t),
     });
+    if (o.nonmemberDataset) {
+      const ood = await embedDatasetSpeakers(model, {
+        dataset: o.nonmemberDataset,
+        group: 'out-of-domain',
+        voice,
+        cache: o.cache,
+      });
+      lab.speakers.push(...ood.speakers);
+      lab.queries += ood.queries;
+      lab.clips += ood.clips;
+    }
     const counts = o.voiceCounts ?? scorer.voiceCounts;
     const norms =
       bundle.features.normalization === 'reference-znorm'
@@ -196,6 +214,9 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
       speakers: lab.speakers.length,
       max_batch: model.manifest.max_batch,
       wall_seconds: (performance.now() - t0) / 1000,
+      nonmembers: o.nonmemberDataset
+        ? `all speakers of ${o.nonmemberDataset} (out-of-domain, every clip heldout)`
+        : 'target-nonmember group of the split',
       target: { name: model.manifest.name, sha256: model.sha256, architecture: model.manifest.architecture },
       attack: {
         path: o.attackPath,

@@ -56,6 +56,38 @@ export async function embedGroups(
   return { speakers, queries: r.queries, clips: paths.length };
 }
 
+/**
+ * Every speaker of a dataset folder (utterances.tsv: utterance, speaker, path, seconds; no split) as a
+ * non-member whose clips are all heldout, e.g. `../shared/data/arabic-speech-commands` as out-of-domain
+ * non-members of a target trained on speechocean762.
+ * @returns speakers sorted by id (group `group`, label 0) and the model queries made
+ * @throws DatasetError for a folder without a readable utterances.tsv
+ */
+export async function embedDatasetSpeakers(
+  model: SpeakerModel,
+  o: { dataset: string; group: string; voice: VoiceSpec; cache?: EmbeddingCache },
+): Promise<{ speakers: LabSpeaker[]; queries: number; clips: number }> {
+  const utts = [...(await readUtterances(o.dataset)).values()].sort(
+    (a, b) => a.speaker.localeCompare(b.speaker) || a.utterance.localeCompare(b.utterance),
+  );
+  const r = await embedFilesCached(
+    model,
+    utts.map((u) => u.path),
+    o.voice,
+    { cache: o.cache },
+  );
+  const bySpeaker = new Map<string, Float32Array[]>();
+  utts.forEach((u, i) => bySpeaker.set(u.speaker, [...(bySpeaker.get(u.speaker) ?? []), ...r.perFile[i]]));
+  const speakers = [...bySpeaker].map(([speaker, heldout]) => ({
+    speaker,
+    group: o.group,
+    label: 0 as const,
+    train: [],
+    heldout,
+  }));
+  return { speakers, queries: r.queries, clips: utts.length };
+}
+
 /** A set of n voices of one speaker at mixing ratio r. */
 export interface VoiceSet {
   speaker: string;

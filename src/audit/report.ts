@@ -21,7 +21,7 @@ export function renderMarkdown(rep: EvaluationReport): string {
   );
   const any = rep.rows[0];
   lines.push(
-    `Speakers: ${any?.n_members ?? 0} members, ${any?.n_nonmembers ?? 0} non-members of the target (one voice set per speaker). ` +
+    `Speakers: ${any?.n_members ?? 0} members, ${any?.n_nonmembers ?? 0} non-members of the target (one voice set per speaker; non-members: ${rep.nonmembers ?? 'target-nonmember group of the split'}). ` +
       `With ${any?.n_nonmembers ?? 0} non-members the lowest FPR the count supports is ${(rep.lowest_supported_fpr * 100).toFixed(1)}%: ` +
       `TPR@1%FPR is therefore TPR at zero false positives, and TPR@0.1%FPR is not reported (needs ≥ 1000 non-members).`,
     '',

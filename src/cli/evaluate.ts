@@ -11,6 +11,7 @@ interface EvaluateCliOptions {
   report: string;
   voices?: string;
   exportReferences?: boolean;
+  nonmemberData?: string;
   seed: string;
   cache: string | false;
   progress: boolean;
@@ -31,6 +32,10 @@ export function registerEvaluate(program: Command): void {
     .option(
       '--export-references',
       "write the target's reference bank beside the bundle (for hubs without the dataset)",
+    )
+    .option(
+      '--nonmember-data <dir>',
+      'non-members from another dataset folder (utterances.tsv; all speakers, every clip) instead of target-nonmember',
     )
     .option('--seed <k>', 'random seed of the voice sets', '7')
     .option('--cache <file>', 'embedding cache database (default .work/embedding-cache.sqlite)')
@@ -58,6 +63,7 @@ export function registerEvaluate(program: Command): void {
           cache,
           seed: Number(opts.seed),
           exportReferences: opts.exportReferences,
+          nonmemberDataset: opts.nonmemberData,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,
           onProgress: bar.update,
         });
