@@ -60,11 +60,12 @@ models-deps:
 	@$(PY) -c 'import torch, torchaudio, onnx' 2>/dev/null || { \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends python3-torch python3-torchaudio python3-onnx; }
 
-# Retrain all six lab models and the int8 variant from scratch (fixed seeds; about 85 min on 2 shared cores).
+# Retrain all eight lab models and the int8 variants from scratch (fixed seeds; about 2 h on 2 shared cores).
 models: models-deps deps
-	for arch in tdnn-ce resnet-aam lstm-ge2e; do for role in target shadow; do \
+	for arch in tdnn-ce resnet-aam lstm-ge2e cnn-dvector; do for role in target shadow; do \
 	  $(PY) models/train/train.py --arch $$arch --role $$role || exit 1; done; done
 	$(PY) models/train/quantize_int8.py --src models/tdnn-ce-target
+	$(PY) models/train/quantize_int8.py --src models/cnn-dvector-target
 
 # CI smoke run of the lab: one architecture, one epoch, 5 speakers, export + onnxruntime check (skips without data).
 models-smoke: build

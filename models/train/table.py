@@ -5,7 +5,8 @@ import os
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 NAMES = ["tdnn-ce-target", "tdnn-ce-shadow", "resnet-aam-target", "resnet-aam-shadow", "lstm-ge2e-target",
-         "lstm-ge2e-shadow", "tdnn-ce-target-int8"]
+         "lstm-ge2e-shadow", "cnn-dvector-target", "cnn-dvector-shadow", "tdnn-ce-target-int8",
+         "cnn-dvector-target-int8"]
 
 
 def main() -> None:
