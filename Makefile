@@ -67,13 +67,17 @@ models: models-deps deps
 	$(PY) models/train/quantize_int8.py --src models/tdnn-ce-target
 	$(PY) models/train/quantize_int8.py --src models/cnn-dvector-target
 
-# CI smoke run of the lab: one architecture, one epoch, 5 speakers, export + onnxruntime check (skips without data).
+# CI smoke run of the lab: tdnn-ce (1 epoch, 5 speakers, int8) and cnn-dvector (1 epoch, 3 speakers), export +
+# onnxruntime check (skips without data).
 models-smoke: build
 	@if [ ! -f "$${SLMIA_DATA_DIR:-../shared/data}/speechocean762/utterances.tsv" ]; then \
 	  echo "models-smoke: speechocean762 not found (set SLMIA_DATA_DIR): skipped"; else \
 	  $(PY) models/train/train.py --arch tdnn-ce --role target --epochs 1 --speakers 5 --out .work/models/smoke && \
 	  $(PY) models/train/quantize_int8.py --src .work/models/smoke --out .work/models/smoke-int8 --speakers 5 && \
-	  node dist/cli.js inspect-model .work/models/smoke/model.json >/dev/null && echo "models-smoke: ok"; fi
+	  $(PY) models/train/train.py --arch cnn-dvector --role target --epochs 1 --speakers 3 --set 'speeds=[1.0]' \
+	    --out .work/models/smoke-cnn && \
+	  node dist/cli.js inspect-model .work/models/smoke/model.json >/dev/null && \
+	  node dist/cli.js inspect-model .work/models/smoke-cnn/model.json >/dev/null && echo "models-smoke: ok"; fi
 
 # Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
 # systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
