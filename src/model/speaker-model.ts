@@ -192,17 +192,24 @@ export function checkManifestAgainstSession(
       `ONNX input "${input.name}" is ${input.type}, expected float32`,
     );
   }
-  /** The first axis whose fixed ONNX size contradicts the manifest under `layout`, if any. */
+  /**
+   * The first axis whose fixed ONNX size contradicts the manifest under `layout`, if any: a size the manifest
+   * implies that differs, or a fixed frames/samples axis when the manifest has no window.
+   */
   const conflict = (layout: InputLayout) =>
     layoutAxes(layout)
       .map((axis, k) => ({ axis, k, dim: input.shape[k], want: expectedAxis(manifest, axis) }))
       .find(
-        ({ k, dim, want }) =>
-          k > 0 && typeof dim === 'number' && dim >= 0 && want !== undefined && want.size !== dim,
+        ({ axis, k, dim, want }) =>
+          k > 0 &&
+          typeof dim === 'number' &&
+          dim >= 0 &&
+          (want ? want.size !== dim : axis === 'frames' || axis === 'samples'),
       );
   const first = conflict(manifest.input.layout);
-  // a size-1 channel axis in the wrong place is a layout error; other sizes name their own field below
-  if (first && (first.axis === '1' || first.dim === 1)) {
+  // A size-1 channel axis in the wrong place, or a fixed frames axis where another order of the same axes
+  // fits everything, is a layout error; a plain size mismatch names its own field below.
+  if (first && (first.axis === '1' || first.dim === 1 || first.want === undefined)) {
     const fits = INPUT_LAYOUTS.filter(
       (l) =>
         l !== manifest.input.layout &&
