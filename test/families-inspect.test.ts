@@ -4,34 +4,24 @@
  * `[batch, frames, 80]` fbank of any length; the wake-word CNN takes fixed `[batch, 40, 40, 1]` log-mel windows.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ManifestError } from '../src/errors.js';
 import { loadSpeakerModel } from '../src/model/index.js';
 import { projectRoot } from '../src/paths.js';
-
-interface RawManifest {
-  onnx: string;
-  embedding_dim: number;
-  frontend: Record<string, unknown>;
-  input: Record<string, unknown>;
-  output: Record<string, unknown>;
-  window?: Record<string, unknown>;
-}
+import { manifestVariant, type RawManifest } from './helpers/manifest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slmia-families-'));
 
-/** A changed copy of a committed target model's manifest (ONNX path made absolute). */
-function variant(family: string, name: string, patch: (m: RawManifest) => void): string {
-  const path = resolve(projectRoot, 'models', `${family}-target`, 'model.json');
-  const m = JSON.parse(readFileSync(path, 'utf8')) as RawManifest;
-  m.onnx = resolve(dirname(path), m.onnx);
-  patch(m);
-  const out = join(dir, `${family}-${name}.json`);
-  writeFileSync(out, JSON.stringify(m));
-  return out;
-}
+/** A changed copy of a committed target model's manifest. */
+const variant = (family: string, name: string, patch: (m: RawManifest) => void): string =>
+  manifestVariant(
+    dir,
+    resolve(projectRoot, 'models', `${family}-target`, 'model.json'),
+    `${family}-${name}`,
+    patch,
+  );
 
 const KALDI: [string, (m: RawManifest) => void, string][] = [
   ['dim', (m) => (m.embedding_dim += 1), 'embedding_dim'],

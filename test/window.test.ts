@@ -8,7 +8,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ManifestError } from '../src/errors.js';
 import {
@@ -23,29 +23,15 @@ import {
 } from '../src/model/index.js';
 import { embedDatasetSpeakers } from '../src/audit/lab-data.js';
 import { dataDir, projectRoot } from '../src/paths.js';
+import { manifestVariant, readRawManifest, type RawManifest } from './helpers/manifest.js';
 
 const windowModel = resolve(projectRoot, 'models', 'fixture', 'window-model.json');
-/** The fixture's model.json as plain JSON, for the tests to patch. */
-interface RawManifest {
-  onnx: string;
-  embedding_dim: number;
-  frontend: Record<string, unknown>;
-  input: Record<string, unknown>;
-  output: Record<string, unknown>;
-  window?: Record<string, unknown>;
-}
-const base = JSON.parse(readFileSync(windowModel, 'utf8')) as RawManifest;
+const base = readRawManifest(windowModel);
 const dir = mkdtempSync(join(tmpdir(), 'slmia-window-'));
 
-/** A variant of the window fixture's manifest (ONNX path made absolute). */
-function variant(name: string, patch: (m: RawManifest) => void): string {
-  const m = structuredClone(base);
-  m.onnx = resolve(dirname(windowModel), m.onnx);
-  patch(m);
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(m));
-  return path;
-}
+/** A variant of the window fixture's manifest. */
+const variant = (name: string, patch: (m: RawManifest) => void): string =>
+  manifestVariant(dir, windowModel, name, patch);
 
 /** Deterministic pseudo-speech, different per seed. */
 function voice(seed: number, seconds: number): Float32Array {

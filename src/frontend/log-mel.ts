@@ -94,27 +94,29 @@ export function logMelFftSize(
   return o.fft_size ?? 2 ** Math.ceil(Math.log2(msToSamples(o.sample_frequency, o.frame_length)));
 }
 
+type FrameOptions = Pick<LogMelOptions, 'sample_frequency' | 'frame_length' | 'frame_shift' | 'center'>;
+
+/** Frame length and hop in samples. */
+function frameSamples(o: FrameOptions): { win: number; hop: number } {
+  return {
+    win: msToSamples(o.sample_frequency, o.frame_length),
+    hop: msToSamples(o.sample_frequency, o.frame_shift),
+  };
+}
+
 /**
  * Frames of a clip of `numSamples` samples. Not centred: `1 + floor((n − frame) / hop)`, 0 when n < frame.
  * Centred (torch.stft): `1 + floor(n / hop)`.
  */
-export function logMelFrameCount(
-  numSamples: number,
-  o: Pick<LogMelOptions, 'sample_frequency' | 'frame_length' | 'frame_shift' | 'center'>,
-): number {
-  const win = msToSamples(o.sample_frequency, o.frame_length);
-  const hop = msToSamples(o.sample_frequency, o.frame_shift);
+export function logMelFrameCount(numSamples: number, o: FrameOptions): number {
+  const { win, hop } = frameSamples(o);
   if (o.center) return numSamples === 0 ? 0 : 1 + Math.floor(numSamples / hop);
   return numSamples < win ? 0 : 1 + Math.floor((numSamples - win) / hop);
 }
 
 /** Fewest samples that give `frames` frames (the input length of a fixed window of `frames` frames). */
-export function logMelSamplesForFrames(
-  frames: number,
-  o: Pick<LogMelOptions, 'sample_frequency' | 'frame_length' | 'frame_shift' | 'center'>,
-): number {
-  const win = msToSamples(o.sample_frequency, o.frame_length);
-  const hop = msToSamples(o.sample_frequency, o.frame_shift);
+export function logMelSamplesForFrames(frames: number, o: FrameOptions): number {
+  const { win, hop } = frameSamples(o);
   return o.center ? Math.max(1, (frames - 1) * hop) : win + (frames - 1) * hop;
 }
 
@@ -234,8 +236,7 @@ function planFor(o: LogMelOptions): Plan {
   ]);
   const cached = plans.get(key);
   if (cached) return cached;
-  const win = msToSamples(o.sample_frequency, o.frame_length);
-  const hop = msToSamples(o.sample_frequency, o.frame_shift);
+  const { win, hop } = frameSamples(o);
   const fftSize = logMelFftSize(o);
   if (win < 1 || hop < 1)
     throw new RangeError(`log-mel: frame of ${win} samples with a hop of ${hop} samples`);
