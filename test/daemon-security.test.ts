@@ -302,7 +302,9 @@ pipelineTest(
   async (t) => {
     const c = t.context as Ctx;
     const daemon = await startDaemon(
-      daemonConfig(c, { mqtt: { embedded: { users: [{ username: 'dash', password: 'dash-secret' }] } } }),
+      daemonConfig(c, {
+        mqtt: { embedded: { port: 0, users: [{ username: 'dash', password: 'dash-secret' }] } },
+      }),
       { auditor: c.auditor },
     );
     const url = daemon.broker?.url as string;

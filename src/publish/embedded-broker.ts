@@ -142,8 +142,9 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     // A refused publish closes the client's connection (MQTT 3.1.1 has no negative PUBACK); wills too.
     authorizePublish: (client, packet, done) => {
       const role = roleOf(client);
-      if (role === 'client' && o.intake && o.intakeTopics?.includes(packet.topic)) {
-        // A request: stored (or answered) by the daemon before the PUBACK; a retained one is answered
+      if (client !== null && o.intake && o.intakeTopics?.includes(packet.topic)) {
+        // A request from any connected client (whatever its role: `slmia daemon --demo` logs in as the
+        // daemon): stored (or answered) by the daemon before the PUBACK; a retained one is answered
         // `request.retained` and not kept by the broker.
         o.intake({
           topic: packet.topic,
