@@ -41,7 +41,7 @@ export function freePort(): Promise<number> {
 export interface BenchDaemonOptions {
   /** Settings (YAML is written to a temp file); `mqtt.embedded.port` is set to a free port unless given. */
   settings?: DaemonConfigInput;
-  /** Extra environment (e.g. the unit's). */
+  /** Extra environment (e.g. the unit's); an empty value removes the variable. */
   env?: Record<string, string>;
   /** Wait for this log message instead of `daemon started`. */
   readyMessage?: string;
@@ -78,7 +78,8 @@ export async function startBenchDaemon(o: BenchDaemonOptions = {}): Promise<Benc
   const cli = join(projectRoot, 'dist', 'cli.js');
   if (!existsSync(cli)) throw new Error('bench: run `make build` first (dist/cli.js missing)');
   const dir = mkdtempSync(join(tmpdir(), 'slmia-bench-'));
-  const settings: DaemonConfigInput = { log_level: 'debug', ...o.settings };
+  // Each daemon gets its own state folder (two daemons on one SQLite file would wait on each other).
+  const settings: DaemonConfigInput = { log_level: 'debug', data_dir: join(dir, 'state'), ...o.settings };
   if (!settings.mqtt?.url)
     settings.mqtt = {
       ...settings.mqtt,
@@ -87,8 +88,11 @@ export async function startBenchDaemon(o: BenchDaemonOptions = {}): Promise<Benc
   const config = join(dir, 'config.yaml');
   writeFileSync(config, stringify(settings));
   const t0 = performance.now();
+  // An empty value removes the variable (e.g. the unit's MALLOC_ARENA_MAX, to measure without it).
+  const env: NodeJS.ProcessEnv = { ...process.env, ...o.env };
+  for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
   const proc = spawn(process.execPath, [cli, 'daemon', '-c', config], {
-    env: { ...process.env, ...o.env },
+    env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = o.readyMessage ?? 'daemon started';

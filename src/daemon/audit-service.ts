@@ -29,7 +29,6 @@ import type { DaemonConfig } from './config.js';
 import { FileAccess, fileAccessOf } from './file-access.js';
 import { transactionKey, truncate, type AuditJob } from './jobs.js';
 import type { Logger } from './logger.js';
-import { recordUtterances } from './microphone.js';
 import type { SpoolWatcher } from './spool.js';
 
 /** What {@link AuditService} emits after each commit. */
@@ -142,6 +141,8 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
       return { ...r, timings: { decodeMs, ...r.timings } };
     }
     const m = config.microphone;
+    // The recorder (node-record-lpcm16) is loaded on the first microphone request only.
+    const { recordUtterances } = await import('./microphone.js');
     const recorded = await recordUtterances({
       recorder: m.recorder,
       ...(m.device ? { device: m.device } : {}),

@@ -170,8 +170,10 @@ const settingsSchema = z
           ),
         cpu_mem_arena: z
           .boolean()
-          .default(true)
-          .describe("onnxruntime's CPU memory arena (reuses the largest activations ever allocated)."),
+          .default(false)
+          .describe(
+            "onnxruntime's CPU memory arena: keeps the largest working set any query ever needed (a 64-voice reference batch: +100 MB for good). Off: each query's buffers are freed after it (with the unit's MALLOC_MMAP_THRESHOLD_, back to the system), at a cost in inference time measured in bench/RESULTS.md.",
+          ),
       })
       .strict()
       .prefault({})

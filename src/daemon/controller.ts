@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../publish/embedded-broker.js';
+import type { EmbeddedBroker } from '../publish/embedded-broker.js';
 import { MqttLink } from '../publish/mqtt.js';
 import { OutboxRelay } from '../publish/outbox-relay.js';
 import { MAX_REQUEST_BYTES, topicOf, type BridgeInfo, type SpeakerState } from '../publish/topics.js';
@@ -106,7 +106,9 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const m = config.mqtt;
     const clientId = m.client_id ?? `slmia-${config.device_id}`;
     if (!url) {
-      // Logins and ACL: src/publish/broker-acl.ts (only the daemon publishes its topics).
+      // Logins and ACL: src/publish/broker-acl.ts (only the daemon publishes its topics). Loaded only here: a
+      // daemon on an external broker never loads aedes (bench/RESULTS.md, daemon memory).
+      const { startEmbeddedBroker } = await import('../publish/embedded-broker.js');
       broker = await startEmbeddedBroker({
         host: m.embedded.host,
         port: m.embedded.port,

@@ -48,7 +48,10 @@ export async function embedClipVoices(
 /** Options of {@link embedFilesCached}. */
 export interface CachedEmbedOptions {
   cache?: EmbeddingCache;
-  /** Clips decoded and embedded per batch of work (bounds memory; default 8 × max_batch). */
+  /**
+   * Clips decoded and embedded per block of work (default max_batch: one full query when a clip gives one voice).
+   * Bounds memory: a block's decoded audio and features are held at once (500 clips of 2 s are 61 MB of samples).
+   */
   blockSize?: number;
   /** Called after each block with (files done, files total). */
   onProgress?: (done: number, total: number) => void;
@@ -89,7 +92,7 @@ export async function embedFilesCached(
   const preprocessing = preprocessingLabel(m);
   const noSpeech: string[] = [];
   const perFile: Float32Array[][] = new Array(paths.length);
-  const block = options.blockSize ?? m.max_batch * 8;
+  const block = options.blockSize ?? m.max_batch;
   let queries = 0;
   let cacheHits = 0;
   let done = 0;
