@@ -81,17 +81,23 @@ models-smoke: build
 
 # Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
 # systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
-.PHONY: dist dist-check install-check
+.PHONY: dist dist-check install-check systemd-check
 dist: deps
 	deploy/build-dist.sh
 
-# Run the arm64 build under qemu-user and require the x64 build's answers (needs qemu-user-static).
+# Run the arm64 build under qemu-user on a Debian 11 (glibc 2.31) arm64 root and require the x64 build's answers
+# (needs qemu-user-static and debootstrap).
 dist-check: dist
 	deploy/check-dist.sh
 
 # install.sh in a Debian chroot (debootstrap): user, paths, `systemd-analyze verify` on the unit.
 install-check: dist
 	deploy/check-install.sh
+
+# The installed unit under a real systemd (systemd-nspawn --boot of a Debian 12 root): active (running) with its
+# hardening in force, one spool audit, a clean stop (needs root, systemd-container, mosquitto-clients).
+systemd-check: dist
+	deploy/check-systemd.sh
 
 clean:
 	rm -rf dist build .work

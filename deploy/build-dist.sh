@@ -59,8 +59,30 @@ node_dir() {
 
 # --- 2. sqlite3 native addon -----------------------------------------------------------------------------
 # Prints the path of node_sqlite3.node for <arch>. x64: the one `npm ci` built in node_modules (N-API, so
-# independent of the Node version). arm64: cross-compiled with Debian's aarch64 gcc against the arm64 Node
-# package's headers (--nodedir: node-gyp would otherwise download headers from nodejs.org).
+# independent of the Node version). arm64: cross-compiled against the arm64 Node package's headers (--nodedir:
+# node-gyp would otherwise download headers from nodejs.org) with the cross compiler of Debian 11 (bullseye:
+# gcc 10, glibc 2.31), run in a bullseye chroot made with debootstrap, so that the addon needs nothing newer
+# than glibc 2.31 / GLIBCXX_3.4.28 (Debian 12's cross compiler links against glibc 2.36 and would raise the
+# hub's glibc floor to 2.34). The chroot is cached in build/dist/chroot-bullseye-build.
+GLIBC_FLOOR=2.31
+BUILD_ROOT=$WORK/chroot-bullseye-build
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+bullseye_build_root() {
+  [ -x "$BUILD_ROOT/usr/bin/aarch64-linux-gnu-g++" ] && return
+  [ "$(id -u)" -eq 0 ] || die "building the arm64 sqlite3 addon needs root (debootstrap, chroot)"
+  command -v debootstrap >/dev/null || die "debootstrap missing (apt-get install debootstrap)"
+  log "debootstrap Debian 11 (bullseye) with its aarch64 cross compiler into $BUILD_ROOT (once, ~3 min)"
+  rm -rf "$BUILD_ROOT.tmp"
+  debootstrap --variant=minbase --include=g++-aarch64-linux-gnu,make,python3 bullseye "$BUILD_ROOT.tmp" \
+    "$MIRROR" >"$WORK/debootstrap-bullseye-build.log" 2>&1 || {
+    tail -20 "$WORK/debootstrap-bullseye-build.log" >&2
+    die "debootstrap bullseye failed (log: $WORK/debootstrap-bullseye-build.log)"
+  }
+  rm -f "$BUILD_ROOT.tmp"/var/cache/apt/archives/*.deb
+  mv "$BUILD_ROOT.tmp" "$BUILD_ROOT"
+}
+
 sqlite3_addon() {
   local arch=$1
   if [ "$arch" = x64 ]; then
@@ -71,26 +93,51 @@ sqlite3_addon() {
   fi
   local src=$WORK/sqlite3-$arch out
   out=$src/build/Release/node_sqlite3.node
-  if [ ! -f "$out" ] || [ "$ROOT/node_modules/sqlite3/package.json" -nt "$out" ]; then
-    command -v aarch64-linux-gnu-g++ >/dev/null ||
-      die "aarch64-linux-gnu-g++ missing: apt-get install gcc-aarch64-linux-gnu g++-aarch64-linux-gnu"
-    local nd
+  if [ ! -f "$out" ] || [ "$ROOT/node_modules/sqlite3/package.json" -nt "$out" ] || [ "$0" -nt "$out" ]; then
+    bullseye_build_root
+    local nd host_nd
     nd=$(node_dir "$arch")
-    log "cross-compiling sqlite3 for $arch (aarch64-linux-gnu-gcc, headers of Node $NODE_VERSION)"
+    host_nd=$(node_dir x64)
+    log "cross-compiling sqlite3 for $arch in Debian 11 (aarch64-linux-gnu-gcc 10, glibc $GLIBC_FLOOR; headers of Node $NODE_VERSION)"
     rm -rf "$src" && mkdir -p "$src"
     # Copy the package without its host build; node-addon-api resolves from the repo's node_modules.
     (cd "$ROOT/node_modules/sqlite3" && tar --exclude=./build -cf - .) | tar -xf - -C "$src"
-    (cd "$src" && CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
-      AR=aarch64-linux-gnu-ar STRIP=aarch64-linux-gnu-strip \
-      "$ROOT/node_modules/.bin/node-gyp" rebuild --arch=arm64 --nodedir="$nd" --jobs=2 --loglevel=warn \
-      >"$WORK/sqlite3-$arch.log" 2>&1) || {
+    # The build script runs in the chroot, where the project is bind-mounted at its own path (in a private mount
+    # namespace: the mount goes away with the command); node-gyp runs on the x64 Node package's node (it needs
+    # glibc 2.28).
+    cat >"$BUILD_ROOT/tmp/build-sqlite3.sh" <<EOF
+set -e
+export PATH="$host_nd/bin:/usr/bin:/bin" HOME=/tmp
+export CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++
+export AR=aarch64-linux-gnu-ar STRIP=aarch64-linux-gnu-strip
+cd "$src"
+node "$ROOT/node_modules/node-gyp/bin/node-gyp.js" rebuild --arch=arm64 --nodedir="$nd" --devdir=/tmp/node-gyp \\
+  --jobs=2 --loglevel=warn
+aarch64-linux-gnu-strip --strip-unneeded "$out"
+EOF
+    unshare --mount --propagation private sh -ec \
+      'mkdir -p "$1$2"; mount --bind "$2" "$1$2"; exec chroot "$1" /usr/bin/env -i /bin/sh /tmp/build-sqlite3.sh' \
+      sh "$BUILD_ROOT" "$ROOT" >"$WORK/sqlite3-$arch.log" 2>&1 || {
       tail -30 "$WORK/sqlite3-$arch.log" >&2
       die "sqlite3 cross-compile failed (log: $WORK/sqlite3-$arch.log)"
     }
-    aarch64-linux-gnu-strip --strip-unneeded "$out"
   fi
   elf_machine "$out" | grep -q AArch64 || die "$out is not an aarch64 ELF"
   echo "$out"
+}
+
+# Highest versioned symbol of each kind a file needs (objdump -T), e.g. `GLIBC_2.28 GLIBCXX_3.4.22`.
+needs() {
+  objdump -T "$1" | grep -o '\b\(GLIBC\|GLIBCXX\|CXXABI\)_[0-9.]*' | sort -uV |
+    awk -F_ '{v[$1]=$0} END {for (k in v) printf "%s ", v[k]}'
+}
+# Fail when an aarch64 file needs a glibc newer than the floor.
+check_glibc_floor() {
+  local f=$1 top
+  top=$(objdump -T "$f" | grep -o '\bGLIBC_[0-9.]*' | sort -uV | tail -1)
+  top=${top#GLIBC_}
+  [ -z "$top" ] || [ "$(printf '%s\n%s\n' "$top" "$GLIBC_FLOOR" | sort -V | tail -1)" = "$GLIBC_FLOOR" ] ||
+    die "$f needs glibc $top, above the arm64 floor $GLIBC_FLOOR"
 }
 
 # --- 3. one CommonJS bundle + SEA blob (architecture independent: no snapshot, no code cache) -------------
@@ -140,9 +187,12 @@ for arch in "${ARCHES[@]}"; do
   # WebAssembly of the VAD and the FFT (architecture independent; src/audio/wasm.ts reads them from lib/).
   cp node_modules/@echogarden/fvad-wasm/fvad.wasm node_modules/@echogarden/pffft-wasm/dist/simd/pffft.wasm "$stage/lib/"
 
+  # Every native file: the newest glibc / libstdc++ symbol versions it needs (objdump -T); arm64 must stay
+  # within glibc $GLIBC_FLOOR (Debian 11, Ubuntu 20.04, Raspberry Pi OS bullseye, JetPack 5).
   for f in "$stage/slmia" "$stage"/lib/*; do
-    printf 'dist: %s needs %s\n' "${f#"$WORK/stage/"}" \
-      "$(readelf --dyn-syms -W "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+    head -c 4 "$f" | grep -q ELF || continue
+    printf 'dist: %s needs %s\n' "${f#"$WORK/stage/"}" "$(needs "$f")"
+    [ "$arch" = arm64 ] && check_glibc_floor "$f"
   done
 
   log "$name: models, service files, docs"

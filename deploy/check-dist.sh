@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prove the release tarballs work: unpack dist/slmia-linux-{x64,arm64}.tar.gz, run the x64 executable
-# natively and the arm64 one under qemu-user (qemu-aarch64-static), and require the same answers:
+# natively and the arm64 one under qemu-user (qemu-aarch64-static) on the userland of a Debian 11 (bullseye)
+# arm64 root, i.e. glibc 2.31 and libstdc++ of GCC 10 (the arm64 floor, deploy/README.md), and require the same
+# answers:
 #   1. `--version`                   equal to package.json's version;
 #   2. `inspect-model --json`        on the default target model (and the fixture model): same manifest/IO;
 #   3. `embed --json`                of one real speaker (fixture model): max |Δ| ≤ 1e-4;
@@ -8,6 +10,7 @@
 #                                    SQLite embedding cache written (the sqlite3 addon works)
 #                                    (skipped, with a message, while the build has no `audit` command).
 #   5. `daemon --demo` (x64)         microphone path: node-record-lpcm16 → fake `arecord` → verdict over MQTT.
+#   2c. `daemon --demo`              the main job on the shipped demo set (no data needed): same verdicts.
 # 3–5 need ../shared/data (SLMIA_DATA_DIR); they are skipped with a message when it is absent.
 # Timings (wall seconds; arm64 ones are EMULATED on x86-64, not hub figures) go to build/dist/check/report.txt.
 #
@@ -28,8 +31,22 @@ for arch in x64 arm64; do
   [ -f "dist/slmia-linux-$arch.tar.gz" ] || fail "dist/slmia-linux-$arch.tar.gz missing (make dist)"
 done
 command -v qemu-aarch64-static >/dev/null || fail "qemu-aarch64-static missing (apt-get install qemu-user-static)"
-[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] ||
-  fail "arm64 glibc missing (apt-get install libc6-arm64-cross, pulled in by g++-aarch64-linux-gnu)"
+
+# The arm64 userland: Debian 11 (bullseye) arm64, first debootstrap stage (its packages unpacked; the second
+# stage would need binfmt_misc), cached in build/dist/root-bullseye-arm64. Nothing of the host's is used:
+# qemu resolves the guest's loader and libraries under -L.
+ARM_ROOT=$ROOT/build/dist/root-bullseye-arm64
+if [ ! -e "$ARM_ROOT/lib/aarch64-linux-gnu/libc.so.6" ]; then
+  [ "$(id -u)" -eq 0 ] || fail "needs root for debootstrap (the bullseye arm64 root)"
+  command -v debootstrap >/dev/null || fail "debootstrap missing (apt-get install debootstrap)"
+  say "debootstrap --foreign Debian 11 (bullseye) arm64 into $ARM_ROOT (once, ~1 min)"
+  rm -rf "$ARM_ROOT.tmp" && mkdir -p "$(dirname "$ARM_ROOT")"
+  debootstrap --foreign --arch=arm64 --variant=minbase bullseye "$ARM_ROOT.tmp" \
+    "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$ROOT/build/dist/debootstrap-bullseye-arm64.log" 2>&1 ||
+    fail "debootstrap bullseye arm64 failed (log: build/dist/debootstrap-bullseye-arm64.log)"
+  rm -f "$ARM_ROOT.tmp"/var/cache/apt/archives/*.deb
+  mv "$ARM_ROOT.tmp" "$ARM_ROOT"
+fi
 
 rm -rf "$WORK" && mkdir -p "$WORK"
 for arch in x64 arm64; do
@@ -38,21 +55,26 @@ done
 X64=$WORK/slmia-linux-x64
 ARM=$WORK/slmia-linux-arm64
 
-# qemu-user sysroot: the arm64 glibc/libstdc++ from Debian's cross packages, plus an ARM /proc/cpuinfo.
-# qemu 7.2 (Debian 12) does not emulate /proc/cpuinfo for aarch64, so the guest would read the host's x86
-# one; onnxruntime's cpuinfo then finds no ARM cores and crashes on load. qemu resolves guest paths under
-# -L first, so a Cortex-A72 (Raspberry Pi 4) cpuinfo there fixes that. Real hubs need none of this.
+# qemu-user sysroot: the bullseye arm64 root, plus an ARM /proc/cpuinfo in it. qemu 7.2 (Debian 12) does not
+# emulate /proc/cpuinfo for aarch64, so the guest would read the host's x86 one; onnxruntime's cpuinfo then
+# finds no ARM cores and crashes on load. qemu resolves guest paths under -L first, so a Cortex-A72 (Raspberry
+# Pi 4) cpuinfo there fixes that. Real hubs need none of this.
 # The emulated CPU is a Cortex-A72 too (-cpu cortex-a72): with qemu's default `max` CPU, ONNX Runtime picks
 # SVE kernels that qemu emulates ~10x slower than NEON (20 clips: 5.6 min vs 23 s with the target model).
-QROOT=$WORK/qemu-root
+QROOT=$ARM_ROOT
+# debootstrap's first stage leaves `proc` as a link to the host's /proc: make it the guest's own folder.
+if [ -L "$QROOT/proc" ]; then rm -f "$QROOT/proc"; fi
 mkdir -p "$QROOT/proc"
-ln -s /usr/aarch64-linux-gnu/lib "$QROOT/lib"
 for i in $(seq 0 $(($(nproc) - 1))); do
   printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' "$i"
 done >"$QROOT/proc/cpuinfo"
 
 report=$WORK/report.txt
 : >"$report"
+glibc=$(qemu-aarch64-static -L "$QROOT" "$QROOT/lib/aarch64-linux-gnu/libc.so.6" | head -1)
+libstdcxx=$(basename "$(readlink -f "$QROOT/usr/lib/aarch64-linux-gnu/libstdc++.so.6")")
+say "arm64 userland: $glibc, $libstdcxx" | tee -a "$report"
+case $glibc in *"version 2.31."*) ;; *) fail "the arm64 root is not glibc 2.31: $glibc" ;; esac
 # run <arch> <name> <args...>: run the executable of <arch>, stdout → $WORK/<name>.<arch>.out; records time.
 run() {
   local arch=$1 name=$2
@@ -103,6 +125,22 @@ for arch in x64 arm64; do
 done
 say "sqlite3 addon: store created and migrated on both"
 
+# 2c. The main job on both: `daemon --demo` (embedded broker, SQLite store, the shipped demo set and reference
+# bank; no data folder needed): the same two verdicts over MQTT.
+for arch in x64 arm64; do
+  home=$X64
+  [ "$arch" = arm64 ] && home=$ARM
+  mkdir -p "$WORK/demo-$arch"
+  printf 'data_dir: %s\nspool:\n  enabled: false\nmqtt:\n  embedded:\n    port: 0\n' "$WORK/demo-$arch" \
+    >"$WORK/demo-$arch/config.yaml"
+  SLMIA_DATA_DIR=/nonexistent run "$arch" daemon-demo daemon --demo --timeout 600 --config "$WORK/demo-$arch/config.yaml"
+  [ "$(grep -c '^verdict: ' "$WORK/daemon-demo.$arch.out")" = 2 ] || fail "$arch: daemon --demo printed no two verdicts"
+done
+[ "$(grep '^verdict: ' "$WORK/daemon-demo.x64.out" | sed 's/probability [0-9.]*//')" = \
+  "$(grep '^verdict: ' "$WORK/daemon-demo.arm64.out" | sed 's/probability [0-9.]*//')" ] ||
+  fail "daemon --demo: x64 and arm64 verdicts differ"
+say "daemon --demo: the same verdicts on both: $(grep '^verdict: ' "$WORK/daemon-demo.arm64.out" | cut -c1-60 | tr '\n' ';')"
+
 # 3 + 4 need real speech.
 DATA=${SLMIA_DATA_DIR:-$ROOT/../shared/data}
 SPK_DIR=$DATA/speechocean762/audio/$SPEAKER
@@ -145,10 +183,9 @@ fi
 for arch in x64 arm64; do
   home=$X64
   [ "$arch" = arm64 ] && home=$ARM
-  # A fresh embedding cache per arch: exercises the SQLite addon (cross-compiled for arm64) on the way.
+  # With the shipped reference bank the embedding cache stays closed (SQLite is covered by 2b and 2c).
   run "$arch" audit audit --json --cache "$WORK/cache-$arch.sqlite" --target "$home/$rel_model" \
     --attack "$home/$rel_attack" --speaker "$SPEAKER" "$SPK_DIR"
-  [ -s "$WORK/cache-$arch.sqlite" ] || fail "$arch: audit wrote no embedding cache (SQLite)"
 done
 node -e '
   const fs = require("fs");
@@ -174,9 +211,12 @@ fake_dir=$(node --import=tsx --input-type=module -e '
 mkdir -p "$WORK/mic"
 printf 'data_dir: %s\nspool:\n  dir: %s\nmqtt:\n  embedded:\n    port: 0\nmicrophone:\n  recorder: arecord\n' \
   "$WORK/mic" "$WORK/mic/spool" >"$WORK/mic/config.yaml"
+# Without the shipped demo set (moved aside for this run), --demo falls back to the microphone.
+mv "$X64/demo" "$WORK/demo-aside"
 PATH="$fake_dir:$PATH" SLMIA_DATA_DIR=/nonexistent run x64 daemon-demo-mic daemon --demo --timeout 120 \
   --config "$WORK/mic/config.yaml"
-grep -q '^verdict: microphone is a' "$WORK/daemon-demo-mic.x64.out" || fail "daemon --demo (microphone) printed no verdict"
+mv "$WORK/demo-aside" "$X64/demo"
+grep -q '^verdict: microphone → ' "$WORK/daemon-demo-mic.x64.out" || fail "daemon --demo (microphone) printed no verdict"
 [ "$(grep -c arecord "$fake_dir/calls.log")" -ge 1 ] || fail "the fake arecord was never run"
 say "microphone: $(grep '^verdict:' "$WORK/daemon-demo-mic.x64.out") ($(grep -c . "$fake_dir/calls.log") arecord runs)"
 rm -rf "$fake_dir"
