@@ -187,9 +187,13 @@ export async function demo(config: DaemonConfig, audio: string[], opts: DemoOpti
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
   const responseTopic = topicOf(base, 'bridge/response/audit');
-  // On the embedded broker the demo (run by the daemon's owner) logs in as the daemon; elsewhere with the
-  // configured login.
-  const login = daemon.broker?.login ?? { username: config.mqtt.username, password: config.mqtt.password };
+  // The demo is a client like any other: requests published under the daemon's own login would not be taken
+  // as requests by the embedded broker. On the embedded broker it logs in as its first configured client (none
+  // on the default loopback broker: anonymous); on an external broker with the configured login.
+  const client0 = config.mqtt.embedded.users[0];
+  const login = daemon.broker
+    ? { username: client0?.username, password: client0?.password }
+    : { username: config.mqtt.username, password: config.mqtt.password };
   const client = await mqtt.connectAsync(url, {
     clientId: `slmia-demo-${process.pid}`,
     ...(login.username !== undefined && { username: login.username }),
