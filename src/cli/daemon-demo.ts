@@ -187,13 +187,17 @@ export async function demo(config: DaemonConfig, audio: string[], opts: DemoOpti
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
   const responseTopic = topicOf(base, 'bridge/response/audit');
-  // The demo is a client like any other: requests published under the daemon's own login would not be taken
-  // as requests by the embedded broker. On the embedded broker it logs in as its first configured client (none
-  // on the default loopback broker: anonymous); on an external broker with the configured login.
+  // The demo is a client like any other. On the embedded broker it logs in as its first configured client
+  // (none on the default loopback broker: anonymous), or as the daemon when the only logins are hashed in a
+  // password file (the broker takes requests from any login); on an external broker with the configured login.
   const client0 = config.mqtt.embedded.users[0];
-  const login = daemon.broker
-    ? { username: client0?.username, password: client0?.password }
-    : { username: config.mqtt.username, password: config.mqtt.password };
+  const login = !daemon.broker
+    ? { username: config.mqtt.username, password: config.mqtt.password }
+    : client0
+      ? { username: client0.username, password: client0.password }
+      : config.mqtt.embedded.password_file
+        ? daemon.broker.login
+        : { username: undefined, password: undefined };
   const client = await mqtt.connectAsync(url, {
     clientId: `slmia-demo-${process.pid}`,
     ...(login.username !== undefined && { username: login.username }),
