@@ -58,3 +58,32 @@ test('voice spec: labels, wrap padding to the chunk length, chunk splitting of l
   );
   t.is(chunks[2][19], 49); // remainder ≥ half a chunk: a last full chunk ending at the clip end
 });
+
+test('every committed reference bank carries its model’s current preprocessing label (not stale)', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  const { projectRoot } = await import('../src/paths.js');
+  const { readReferenceFile } = await import('../src/audit/index.js');
+  const { preprocessingLabel, readManifest } = await import('../src/model/index.js');
+  const attackRoot = resolve(projectRoot, 'models', 'attack');
+  const models = readdirSync(resolve(projectRoot, 'models'));
+  let checked = 0;
+  for (const bundle of readdirSync(attackRoot)) {
+    for (const file of readdirSync(resolve(attackRoot, bundle)).filter((f) => f.startsWith('references-'))) {
+      const ref = await readReferenceFile(resolve(attackRoot, bundle, file));
+      for (const m of models) {
+        const path = resolve(projectRoot, 'models', m, 'model.json');
+        let loaded;
+        try {
+          loaded = await readManifest(path);
+        } catch {
+          continue; // not a model folder
+        }
+        if (loaded.manifest.sha256 !== ref.modelSha256) continue;
+        t.is(ref.preprocessing, preprocessingLabel(loaded.manifest), `${bundle}/${file} (${m})`);
+        checked++;
+      }
+    }
+  }
+  t.true(checked >= 4, `${checked} banks checked`);
+});
