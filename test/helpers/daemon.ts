@@ -79,7 +79,12 @@ export function testConfig(over: DaemonConfigInput = {}): DaemonConfig {
       device_id: 'test-hub',
       ...over,
       spool: { enabled: false, dir: join(dir, 'spool'), poll_ms: 100, ...over.spool },
-      mqtt: { embedded: { port: 0 }, reconnect_period_ms: 200, ...over.mqtt },
+      mqtt: {
+        reconnect_period_ms: 200,
+        ...over.mqtt,
+        // Never the default 1883 in tests, also when a test sets other embedded-broker fields.
+        embedded: { port: 0, ...over.mqtt?.embedded },
+      },
     },
     '<test>',
     projectRoot,
