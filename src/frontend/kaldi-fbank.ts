@@ -311,12 +311,22 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
   const data = new Float32Array(frames * bins);
   const c = o.preemphasis_coefficient;
   const wasm = forced !== 'fftjs' && pffft && plan.pffft ? { m: pffft.module, ...plan.pffft } : undefined;
+  // Frame means from a running sum: add the samples that enter the window, drop those that leave it.
+  let sum = 0;
+  let summedTo = 0;
   for (let f = 0; f < frames; f++) {
     const off = f * shift;
     let mean = 0;
     if (o.remove_dc_offset) {
-      for (let i = 0; i < win; i++) mean += samples[off + i] as number;
-      mean /= win;
+      if (f === 0 || shift > win) {
+        sum = 0;
+        for (let i = off; i < off + win; i++) sum += samples[i] as number;
+      } else {
+        for (let i = off - shift; i < off; i++) sum -= samples[i] as number;
+        for (let i = summedTo; i < off + win; i++) sum += samples[i] as number;
+      }
+      summedTo = off + win;
+      mean = sum / win;
     }
     // Pre-emphasis, torchaudio style: x[i] -= c * x[i-1], with x[-1] := x[0]; then the window.
     if (wasm) {
@@ -324,9 +334,12 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
       const at = wasm.input >> 2;
       // ((x[i] - mean) - c (x[i-1] - mean)) · scale · w[i], in one pass over the samples.
       const m1 = mean * (1 - c);
-      for (let i = win - 1; i > 0; i--)
-        heap[at + i] =
-          ((samples[off + i] as number) - c * (samples[off + i - 1] as number) - m1) * (scaled[i] as number);
+      let prev = samples[off] as number;
+      for (let i = 1; i < win; i++) {
+        const cur = samples[off + i] as number;
+        heap[at + i] = (cur - c * prev - m1) * (scaled[i] as number);
+        prev = cur;
+      }
       heap[at] = ((samples[off] as number) - mean) * (1 - c) * (scaled[0] as number);
       heap.fill(0, at + win, at + fftSize);
       wasm.m._pffft_transform_ordered(wasm.setup, wasm.input, wasm.output, wasm.work, 0);
