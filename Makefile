@@ -50,6 +50,7 @@ bench: build
 	node --import=tsx bench/frontend-speed.ts 40 2
 	node --import=tsx bench/floor-vad.ts
 	node --import=tsx bench/fuzz-audio.ts 10000 20261130
+	node --import=tsx bench/request-rss.ts
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:

@@ -9,10 +9,9 @@ import { loadClip, type Clip } from '../audio/index.js';
 import { AttackScorer, readBundle, TooFewVoicesError, type AttackBundle } from '../attack/index.js';
 import {
   buildReferenceBank,
-  clipToVoices,
   computeFeatures,
-  embedClipVoices,
   applyNorm,
+  VoiceStream,
   type EmbeddingCache,
   type FeatureNorm,
   type ReferenceBank,
@@ -216,11 +215,32 @@ export interface AuditInput {
  * @throws ModelError when the model call fails
  */
 export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promise<AuditResult> {
-  const rate = ctx.model.manifest.sample_rate;
-  const voiceCount = input.clips.reduce((a, c) => a + clipToVoices(c.samples, rate, ctx.voice).length, 0);
+  return auditClipStream(ctx, input.speaker, input.clips);
+}
+
+/**
+ * Audit one speaker from clips produced one at a time (e.g. decoded file by file): each clip's voices are
+ * embedded as soon as a batch is full and its samples are dropped ({@link VoiceStream}), so memory does not
+ * grow with the number of clips; the queries are those of {@link auditSpeaker} on the same clips
+ * (≤ max_batch voices: one query).
+ * @param clips prepared clips at the model's sample rate, in order
+ * @throws TooFewVoicesError (before any query) when the clips give fewer voices than the smallest attack model
+ * @throws ModelError when a model call fails; whatever `clips` throws (decoding errors), at once
+ */
+export async function auditClipStream(
+  ctx: AuditContext,
+  speaker: string,
+  clips: Iterable<Clip> | AsyncIterable<Clip>,
+): Promise<AuditResult> {
   const minN = Math.min(...ctx.scorer.voiceCounts);
-  if (voiceCount < minN) throw new TooFewVoicesError(voiceCount, minN);
-  const emb = await embedClipVoices(ctx.model, input.clips, ctx.voice);
+  const stream = new VoiceStream(ctx.model, ctx.voice, { minVoices: minN });
+  const perClip: AuditResult['clips'] = [];
+  for await (const c of clips) {
+    perClip.push({ source: c.source, seconds: c.seconds, speech_seconds: c.speechSeconds });
+    await stream.add(c);
+  }
+  if (stream.voices < minN) throw new TooFewVoicesError(stream.voices, minN);
+  const emb = await stream.finish();
   const voices = emb.perClip.flat();
   const t0 = performance.now();
   const { features } = computeFeatures(voices, ctx.bank);
@@ -231,7 +251,7 @@ export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promis
   );
   const t2 = performance.now();
   return {
-    speaker: input.speaker,
+    speaker,
     verdict: s.verdict,
     probability: s.probability,
     threshold: s.threshold,
@@ -239,11 +259,7 @@ export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promis
     voices: voices.length,
     model_n: s.modelN,
     queries: emb.queries,
-    clips: input.clips.map((c) => ({
-      source: c.source,
-      seconds: c.seconds,
-      speech_seconds: c.speechSeconds,
-    })),
+    clips: perClip,
     model_sha256: ctx.model.sha256,
     attack_id: ctx.attackId,
     features,
@@ -253,16 +269,21 @@ export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promis
 }
 
 /**
- * Decode audio files (WAV/FLAC, resampled to the model rate) and audit them as one speaker.
+ * Decode audio files (WAV/FLAC, resampled to the model rate) and audit them as one speaker. Files are decoded
+ * one at a time as the audit needs them ({@link auditClipStream}); `decodeMs` sums their decoding.
  * @throws AudioError naming a bad file; TooFewVoicesError; ModelError
  */
 export async function auditFiles(ctx: AuditContext, speaker: string, paths: string[]): Promise<AuditResult> {
   const m = ctx.model.manifest;
-  const t0 = performance.now();
-  const clips: Clip[] = [];
-  for (const p of paths)
-    clips.push(await loadClip(p, { sampleRate: m.sample_rate, minSeconds: m.min_seconds }));
-  const decodeMs = performance.now() - t0;
-  const r = await auditSpeaker(ctx, { speaker, clips });
+  let decodeMs = 0;
+  async function* clips(): AsyncGenerator<Clip> {
+    for (const p of paths) {
+      const t0 = performance.now();
+      const clip = await loadClip(p, { sampleRate: m.sample_rate, minSeconds: m.min_seconds });
+      decodeMs += performance.now() - t0;
+      yield clip;
+    }
+  }
+  const r = await auditClipStream(ctx, speaker, clips());
   return { ...r, timings: { decodeMs, ...r.timings } };
 }

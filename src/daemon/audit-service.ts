@@ -97,48 +97,53 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
 
   /**
    * Read and decode the files a request or spool folder names, through {@link FileAccess} (allowed folders
-   * only, regular files, size caps, read deadline); decode errors name the request's own path.
+   * only, regular files, size caps, read deadline), one file at a time as the audit takes them: only the clips
+   * waiting for a model batch are in memory, whatever the number of files. Decode errors name the request's own
+   * path. `timing.decodeMs` sums reading and decoding.
+   * @throws FileAccessError before the first file when a path is refused; AudioError / `request.invalid`
+   *   (more than `requests.max_seconds`) when the audit reaches the file at fault
    */
-  private async loadFiles(
+  private async *clipsOf(
     job: AuditJob,
     paths: string[],
     label: string,
-  ): Promise<{ clips: Clip[]; decodeMs: number }> {
+    timing: { decodeMs: number },
+  ): AsyncGenerator<Clip> {
     const files = await this.access.resolve(paths, label);
     this.event('embedding', job, { utterances: files.length });
-    const t0 = performance.now();
     const model = this.d.auditor.info.model;
     const budget = { bytes: this.access.policy.maxRequestBytes };
-    const clips: Clip[] = [];
     const maxSeconds = this.d.config.requests.max_seconds;
     let seconds = 0;
     for (const f of files) {
+      const t0 = performance.now();
       const bytes = await this.access.read(f, budget);
       const clip = await prepareAudio(await decodeAudioBuffer(bytes, f.label), {
         sampleRate: model.sample_rate,
         minSeconds: model.min_seconds,
       });
+      timing.decodeMs += performance.now() - t0;
       seconds += clip.seconds;
       if (seconds > maxSeconds)
         throw new SlmiaError(
           'request.invalid',
           `${label}: more than ${maxSeconds} s of audio per request (requests.max_seconds), reached at ${f.label}`,
         );
-      clips.push(clip);
+      yield clip;
     }
-    return { clips, decodeMs: performance.now() - t0 };
   }
 
   private async audit(job: AuditJob): Promise<AuditResult> {
     const { auditor, config } = this.d;
     const input = job.input;
     if (input.kind === 'files' || input.kind === 'spool') {
-      const { clips, decodeMs } =
+      const timing = { decodeMs: 0 };
+      const clips =
         input.kind === 'files'
-          ? await this.loadFiles(job, input.paths, 'files')
-          : await this.loadFiles(job, [input.batch.dir], `spool folder ${input.batch.speaker}`);
+          ? this.clipsOf(job, input.paths, 'files', timing)
+          : this.clipsOf(job, [input.batch.dir], `spool folder ${input.batch.speaker}`, timing);
       const r = await auditor.auditClips(job.speaker, clips);
-      return { ...r, timings: { decodeMs, ...r.timings } };
+      return { ...r, timings: { decodeMs: timing.decodeMs, ...r.timings } };
     }
     const m = config.microphone;
     // The recorder (node-record-lpcm16) is loaded on the first microphone request only.

@@ -29,8 +29,11 @@ export interface Auditor {
   readonly info: AuditorInfo;
   /** Audit a speaker from audio files (decoded, resampled, trimmed by the pipeline). */
   auditFiles(speaker: string, paths: string[]): Promise<AuditResult>;
-  /** Audit a speaker from prepared clips at `info.model.sample_rate` (e.g. from the microphone). */
-  auditClips(speaker: string, clips: Clip[]): Promise<AuditResult>;
+  /**
+   * Audit a speaker from prepared clips at `info.model.sample_rate` (from the microphone, or decoded file by
+   * file as the audit takes them: only the clips waiting for a model batch are held).
+   */
+  auditClips(speaker: string, clips: Iterable<Clip> | AsyncIterable<Clip>): Promise<AuditResult>;
   close(): Promise<void>;
 }
 

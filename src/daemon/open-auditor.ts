@@ -2,7 +2,7 @@
  * Opens the real audit pipeline (src/audit/audit-speaker.ts) for the daemon: target model, attack bundle and
  * reference bank are loaded once; reference embeddings are cached in the daemon's SQLite database.
  */
-import { auditFiles, auditSpeaker, openAuditContext } from '../audit/audit-speaker.js';
+import { auditClipStream, auditFiles, openAuditContext } from '../audit/audit-speaker.js';
 import { configureOnnxRuntime } from '../model/index.js';
 import { SqliteEmbeddingCache } from '../store/embedding-cache.js';
 import type { Auditor, AuditorOptions } from './auditor.js';
@@ -33,7 +33,7 @@ export async function openAuditor(o: AuditorOptions): Promise<Auditor> {
       attack: { id: ctx.attackId, path: ctx.attackPath },
     },
     auditFiles: (speaker, paths) => auditFiles(ctx, speaker, paths),
-    auditClips: (speaker, clips) => auditSpeaker(ctx, { speaker, clips }),
+    auditClips: (speaker, clips) => auditClipStream(ctx, speaker, clips),
     close: () => ctx.close(),
   };
 }

@@ -45,6 +45,117 @@ export async function embedClipVoices(
   return { perClip, queries: r.queries, timings: r.timings };
 }
 
+/** Options of {@link VoiceStream}. */
+export interface VoiceStreamOptions {
+  /**
+   * No query before this many voices were added (so an audit with too few voices costs no query). A full
+   * batch always holds `max_batch` voices, so only the memory cap below waits for it. Default 0.
+   */
+  minVoices?: number;
+  /**
+   * Samples held waiting for a batch, at most, before everything held is embedded anyway (voices of many
+   * different lengths never fill a batch). Default `max_batch` × 8 s of audio (32 MB of float32 at 16 kHz).
+   */
+  maxHeldSamples?: number;
+}
+
+/**
+ * Clips → voices → embeddings as the clips arrive, holding only the voices still waiting for a batch, so an
+ * audit of 2,000 files never holds 2,000 decoded clips. Voices are kept in arrival order; as soon as
+ * `max_batch` voices of one length are waiting they are embedded together (one full query, or one per
+ * window for a fixed-window model) and dropped; {@link VoiceStream.finish} embeds the rest in one
+ * `model.embed` call. The queries are the ones {@link embedClipVoices} makes for all clips at once — the same
+ * single call when the voices fit in one batch (≤ `max_batch` voices: 1 query), and ceil(voices / max_batch)
+ * for equal-length voices — except when more than `maxHeldSamples` wait in lengths that never fill a batch.
+ */
+export class VoiceStream {
+  private readonly perClip: Float32Array[][] = [];
+  /** Voices waiting for a batch, in arrival order. */
+  private waiting: { clip: number; index: number; samples: Float32Array; label: string }[] = [];
+  private readonly waitingByLength = new Map<number, number>();
+  private heldSamples = 0;
+  private added = 0;
+  private queries = 0;
+  private readonly timings = { frontendMs: 0, inferenceMs: 0 };
+  private readonly minVoices: number;
+  private readonly maxHeldSamples: number;
+
+  constructor(
+    private readonly model: SpeakerModel,
+    private readonly spec: VoiceSpec,
+    o: VoiceStreamOptions = {},
+  ) {
+    const m = model.manifest;
+    this.minVoices = o.minVoices ?? 0;
+    this.maxHeldSamples = o.maxHeldSamples ?? m.max_batch * 8 * m.sample_rate;
+  }
+
+  /** Voices added so far (all clips). */
+  get voices(): number {
+    return this.added;
+  }
+
+  /**
+   * Split one prepared clip into voices (see {@link clipToVoices}) and embed whatever batch it completes.
+   * @param clip samples at `manifest.sample_rate` Hz; its buffer is dropped once its voices are embedded
+   * @throws ModelError when a model call fails; AudioError `too-long` for a voice over `max_seconds`
+   */
+  async add(clip: Clip): Promise<void> {
+    const c = this.perClip.length;
+    const voices = clipToVoices(clip.samples, this.model.manifest.sample_rate, this.spec);
+    this.perClip.push(new Array<Float32Array>(voices.length));
+    for (const [index, samples] of voices.entries()) {
+      this.waiting.push({ clip: c, index, samples, label: `${clip.source}#${index}` });
+      this.waitingByLength.set(samples.length, (this.waitingByLength.get(samples.length) ?? 0) + 1);
+      this.heldSamples += samples.length;
+    }
+    this.added += voices.length;
+    const batch = this.model.manifest.max_batch;
+    for (const [length, count] of this.waitingByLength)
+      if (count >= batch) await this.embedWaiting((v) => v.samples.length === length, batch);
+    if (this.heldSamples > this.maxHeldSamples && this.added >= this.minVoices)
+      await this.embedWaiting(() => true, Infinity);
+  }
+
+  /**
+   * Embed the voices still waiting and return every clip's voice embeddings.
+   * @returns `perClip` `[clips][voices of that clip][D] float32` in input order, queries and stage times summed
+   * @throws ModelError when a model call fails
+   */
+  async finish(): Promise<VoiceEmbeddings> {
+    await this.embedWaiting(() => true, Infinity);
+    return { perClip: this.perClip, queries: this.queries, timings: { ...this.timings } };
+  }
+
+  /** Embed (in one `model.embed` call) the first `max` waiting voices that match, in arrival order. */
+  private async embedWaiting(
+    match: (v: VoiceStream['waiting'][number]) => boolean,
+    max: number,
+  ): Promise<void> {
+    const take: VoiceStream['waiting'] = [];
+    const keep: VoiceStream['waiting'] = [];
+    for (const v of this.waiting) (take.length < max && match(v) ? take : keep).push(v);
+    if (take.length === 0) return;
+    this.waiting = keep;
+    for (const v of take) {
+      const left = (this.waitingByLength.get(v.samples.length) ?? 0) - 1;
+      if (left > 0) this.waitingByLength.set(v.samples.length, left);
+      else this.waitingByLength.delete(v.samples.length);
+      this.heldSamples -= v.samples.length;
+    }
+    const r = await this.model.embed(
+      take.map((v) => v.samples),
+      take.map((v) => v.label),
+    );
+    this.queries += r.queries;
+    this.timings.frontendMs += r.timings.frontendMs;
+    this.timings.inferenceMs += r.timings.inferenceMs;
+    take.forEach(
+      (v, k) => ((this.perClip[v.clip] as Float32Array[])[v.index] = r.embeddings[k] as Float32Array),
+    );
+  }
+}
+
 /** Options of {@link embedFilesCached}. */
 export interface CachedEmbedOptions {
   cache?: EmbeddingCache;

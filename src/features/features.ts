@@ -127,6 +127,39 @@ function pairwise(
 }
 
 /**
+ * One row of {@link pairwise}: `out[c] = sim/dis(a_r, b_c)` for c in [from, nb), the same arithmetic in the same
+ * order (so the values are bit-identical to the matrix's row r).
+ */
+function pairwiseInto(
+  a: Float64Array,
+  r: number,
+  b: Float64Array,
+  nb: number,
+  dim: number,
+  kind: Similarity,
+  similarity: boolean,
+  out: Float64Array,
+  from = 0,
+): void {
+  const ao = r * dim;
+  for (let c = from; c < nb; c++) {
+    const bo = c * dim;
+    let v = 0;
+    if (kind === 'cosine') {
+      for (let d = 0; d < dim; d++) v += a[ao + d] * b[bo + d];
+      out[c] = similarity ? v : 1 - v;
+    } else {
+      for (let d = 0; d < dim; d++) {
+        const x = a[ao + d] - b[bo + d];
+        v += x * x;
+      }
+      const dist = Math.sqrt(v);
+      out[c] = similarity ? -dist : dist;
+    }
+  }
+}
+
+/**
  * Prepare a reference bank: K reference speakers, each with ≥ 1 voice embedding (counts may differ, e.g.
  * after voice chunk splitting). Centroid C_k = mean of the speaker's raw (centred) voices, L2-normalised for
  * cosine.
@@ -206,20 +239,47 @@ export function computeFeatures(
     normalizeRows(c, dim);
   }
 
-  // Intra-similarity.
+  // Intra-similarity, one row of the n × n similarity matrix at a time (memory O(n), not O(n²): an audit of
+  // thousands of voices must not hold their pair matrix). Same values, same summation order as summarising
+  // the materialised lists: the pairs (i < j, row-major) are summed in a first pass and their squared
+  // deviations in a second pass that recomputes the similarities.
   const toCentroid = pairwise(e, n, c, 1, dim, kind, true);
-  const full = pairwise(e, n, e, n, dim, kind, true);
-  const pairs = new Float64Array((n * (n - 1)) / 2);
-  for (let i = 0, p = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs[p++] = full[i * n + j];
-  const others = new Float64Array(n * (n - 1)); // row i: sim(e_i, e_j), j ≠ i
-  for (let i = 0, p = 0; i < n; i++) for (let j = 0; j < n; j++) if (j !== i) others[p++] = full[i * n + j];
-  const pairsByVoice = reduceGroups(
-    others,
-    n,
-    (i) => i * (n - 1),
-    () => n - 1,
-    1,
-  );
+  const pairCount = (n * (n - 1)) / 2;
+  const pairs = options.lists ? new Float64Array(pairCount) : undefined;
+  const pairsByVoice: Float64Array[] = [0, 1, 2, 3].map(() => new Float64Array(n));
+  const row = new Float64Array(n);
+  const others = new Float64Array(n - 1); // row i: sim(e_i, e_j), j ≠ i
+  const byVoice = new Float64Array(4);
+  const pairSummary = new Float64Array(4);
+  let pairSum = 0;
+  let pairMax = -Infinity;
+  let pairMin = Infinity;
+  for (let i = 0, p = 0; i < n; i++) {
+    pairwiseInto(e, i, e, n, dim, kind, true, row);
+    for (let j = 0, o = 0; j < n; j++) if (j !== i) others[o++] = row[j];
+    summarizeInto(others, 0, n - 1, 1, byVoice, 0);
+    for (let k = 0; k < 4; k++) pairsByVoice[k][i] = byVoice[k];
+    for (let j = i + 1; j < n; j++) {
+      const v = row[j];
+      if (pairs) pairs[p++] = v;
+      pairSum += v;
+      if (v > pairMax) pairMax = v;
+      if (v < pairMin) pairMin = v;
+    }
+  }
+  if (pairs) summarizeInto(pairs, 0, pairCount, 1, pairSummary, 0);
+  else {
+    const mean = pairSum / pairCount;
+    let ss = 0;
+    for (let i = 0; i < n - 1; i++) {
+      pairwiseInto(e, i, e, n, dim, kind, true, row, i + 1);
+      for (let j = i + 1; j < n; j++) {
+        const d = row[j] - mean;
+        ss += d * d;
+      }
+    }
+    pairSummary.set([mean, Math.sqrt(ss / pairCount), pairMax, pairMin]);
+  }
 
   // Inter-dissimilarity.
   const refcentroidCentroid = pairwise(bank.centroidRows, K, c, 1, dim, kind, false);
@@ -263,9 +323,9 @@ export function computeFeatures(
     1,
   );
 
-  const lists: Float64Array[] = [
+  const lists: (Float64Array | undefined)[] = [
     toCentroid,
-    pairs,
+    pairs, // summarised above (pairSummary); only kept with `lists: true`
     ...pairsByVoice,
     refcentroidCentroid,
     refvoiceCentroid,
@@ -278,7 +338,10 @@ export function computeFeatures(
     ...rvvByRefvoice,
   ];
   const features = new Float64Array(NUM_FEATURES);
-  lists.forEach((l, i) => summarizeInto(l, 0, l.length, 1, features, i * 4));
+  lists.forEach((l, i) => {
+    if (i === 1) features.set(pairSummary, 4);
+    else summarizeInto(l as Float64Array, 0, (l as Float64Array).length, 1, features, i * 4);
+  });
   if (!options.lists) return { features };
-  return { features, lists: new Map(lists.map((l, i) => [LIST_NAMES[i], l])) };
+  return { features, lists: new Map(lists.map((l, i) => [LIST_NAMES[i], l as Float64Array])) };
 }
