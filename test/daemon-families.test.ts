@@ -1,8 +1,9 @@
 /**
  * The four model families of the lab audit end to end through the daemon: for each family's target model
  * and attack bundle, a daemon of its own (embedded broker, its own SQLite store) takes an MQTT audit request
- * for a known target-member speaker (10 clips of ≤ 2 s) and answers with a verdict made in one model query —
- * also for the fixed-window wake-word model, whose 10 voices are 30 windows of 40 log-mel frames.
+ * for a known target-member speaker (all 20 clips of ≤ 2 s: 10 trained on, 10 not) and answers with a verdict
+ * made in one model query — also for the fixed-window wake-word model, whose 20 voices are 60 windows of 40
+ * log-mel frames.
  */
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { groupSpeakers, NO_PIPELINE, testConfig } from './helpers/daemon.js';
 import { Observer } from './helpers/mqtt-observer.js';
 
 const FAMILIES = ['tdnn-ce', 'resnet-aam', 'lstm-ge2e', 'cnn-dvector'];
-/** A target-member speaker of the canonical split, audited with its 10 training clips. */
+/** A target-member speaker of the canonical split, audited with all its clips (r = 0.5). */
 const MEMBER = 'SPEAKER0111';
 
 for (const family of FAMILIES) {
@@ -35,11 +36,11 @@ for (const family of FAMILIES) {
       await obs.publish(`${base}/bridge/request/audit`, {
         transaction: `family-${family}`,
         speaker: member.speaker,
-        files: member.train.map((u) => u.path),
+        files: [...member.train, ...member.heldout].map((u) => u.path),
       });
       const r = (await obs.response(base, `family-${family}`)).payload as AuditResponse;
       if (r.status !== 'ok') return t.fail(`error response: ${JSON.stringify(r)}`);
-      t.like(r.data, { speaker: member.speaker, voices: 10, queries: 1, model_sha256: sha });
+      t.like(r.data, { speaker: member.speaker, voices: 20, queries: 1, model_sha256: sha });
       t.true(['member', 'non-member', 'inconclusive'].includes(r.data.verdict), r.data.verdict);
       t.log(`${family}: ${r.data.verdict} (p = ${r.data.probability}), ${r.data.queries} query`);
     } finally {
