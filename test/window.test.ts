@@ -108,141 +108,63 @@ test('32 voices of ≤ 2 s (96 windows) take one query; embeddings are the mean 
   }
 });
 
-async function fieldOf(t: import('ava').ExecutionContext, path: string): Promise<string | undefined> {
-  const err = await t.throwsAsync(loadSpeakerModel(path, { threads: 1 }), { instanceOf: ManifestError });
-  t.true(err?.message.includes(path), 'message names the file');
-  return err?.field;
-}
+/** Wrong window-fixture manifests and the field loading must name (static checks or the dummy query). */
+const WRONG_AT_LOAD: [string, (m: RawManifest) => void, string][] = [
+  // output size is symbolic in the graph: only the dummy query finds the real 16
+  ['dim', (m) => (m.embedding_dim = 32), 'embedding_dim'],
+  // no window: a 1 s dummy clip gives 41 frames, which the graph refuses
+  ['no-window', (m) => delete m.window, 'input'],
+  // a window of the wrong length: refused by the graph
+  ['frames', (m) => (m.window!.frames = 50), 'window'],
+  ['mel', (m) => (m.frontend.num_mel_bins = 64), 'frontend.num_mel_bins'],
+  ['rank', (m) => (m.input.layout = 'batch,frames,mel'), 'input.layout'],
+  // [N, frames, 40, 1] does not fit a channel-first layout
+  ['channel', (m) => (m.input.layout = 'batch,1,frames,mel'), 'input.layout'],
+  ['out', (m) => (m.output.name = 'dvector'), 'output.name'],
+  ['in', (m) => (m.input.name = 'fbank'), 'input.name'],
+];
 
 test('a wrong manifest fails at load with the field named (static checks and the dummy query)', async (t) => {
-  // output size is symbolic in the graph: only the dummy query finds the real 16
-  t.is(
-    await fieldOf(
-      t,
-      variant('dim', (m) => (m.embedding_dim = 32)),
-    ),
-    'embedding_dim',
-  );
-  // no window: a 1 s dummy clip gives 41 frames, which the graph refuses
-  const noWindow = variant('no-window', (m) => delete m.window);
-  t.is(await fieldOf(t, noWindow), 'input');
-  const err = await t.throwsAsync(loadSpeakerModel(noWindow, { threads: 1 }));
-  t.regex(err?.message ?? '', /window\.frames/);
-  // a window of the wrong length: refused by the graph
-  t.is(
-    await fieldOf(
-      t,
-      variant('frames', (m) => (m.window!.frames = 50)),
-    ),
-    'window',
-  );
-  t.is(
-    await fieldOf(
-      t,
-      variant('mel', (m) => (m.frontend.num_mel_bins = 64)),
-    ),
-    'frontend.num_mel_bins',
-  );
-  t.is(
-    await fieldOf(
-      t,
-      variant('rank', (m) => (m.input.layout = 'batch,frames,mel')),
-    ),
-    'input.layout',
-  );
-  // [N, frames, 40, 1] does not fit a channel-first layout
-  t.is(
-    await fieldOf(
-      t,
-      variant('channel', (m) => (m.input.layout = 'batch,1,frames,mel')),
-    ),
-    'input.layout',
-  );
-  t.is(
-    await fieldOf(
-      t,
-      variant('out', (m) => (m.output.name = 'dvector')),
-    ),
-    'output.name',
-  );
-  t.is(
-    await fieldOf(
-      t,
-      variant('in', (m) => (m.input.name = 'fbank')),
-    ),
-    'input.name',
-  );
+  for (const [name, patch, field] of WRONG_AT_LOAD) {
+    const path = variant(name, patch);
+    const err = await t.throwsAsync(loadSpeakerModel(path, { threads: 1 }), { instanceOf: ManifestError });
+    t.is(err?.field, field, `${name}: ${err?.message}`);
+    t.true(err?.message.includes(path), 'message names the file');
+    if (name === 'no-window') t.regex(err?.message ?? '', /window\.frames/);
+  }
 });
 
-test('manifest schema: log-mel and window fields are checked with the field named', (t) => {
-  const field = (patch: (m: RawManifest) => void) => {
-    const m = structuredClone(base);
-    patch(m);
-    return t.throws(() => parseManifest(m, 'x.json'), { instanceOf: ManifestError })?.field;
-  };
-  t.is(
-    field((m) => (m.frontend.fft_size = 400)),
-    'frontend.fft_size',
-  );
-  t.is(
-    field((m) => (m.frontend.fft_size = 256)),
-    'frontend.fft_size',
-  ); // < 512-sample frame
-  t.is(
-    field((m) => delete m.frontend.clip),
-    'frontend.quantize_bits',
-  );
-  t.is(
-    field((m) => (m.frontend.clip = [1, 0])),
-    'frontend.clip',
-  );
-  t.is(
-    field((m) => (m.frontend.log = { type: 'ln', floor: 0 })),
-    'frontend.log.floor',
-  );
-  t.is(
-    field((m) => (m.frontend.log = { type: 'ln', floor: 1e-6, top_db: 80 })),
-    'frontend.log.type',
-  );
-  t.is(
-    field((m) => (m.frontend.high_freq = 9000)),
-    'frontend.high_freq',
-  );
-  t.is(
-    field((m) => delete m.frontend.window_type),
-    'frontend.window_type',
-  );
-  t.is(
-    field((m) => (m.frontend.window_type = 'blackman')),
-    'frontend.window_type',
-  );
-  t.is(
-    field((m) => (m.frontend.extra = 1)),
-    'frontend',
-  );
-  t.is(
-    field((m) => (m.window = { frames: 40, seconds: 1 })),
-    'window.frames',
-  );
-  t.is(
-    field((m) => (m.window = { seconds: 1, hop: 20 })),
-    'window.hop',
-  );
-  t.is(
-    field((m) => (m.input.layout = 'batch,samples')),
-    'input.layout',
-  );
-  t.is(
-    field((m) => (m.input.layout = 'batch,frames,1,mel')),
-    'input.layout',
-  );
-  t.is(
-    field((m) => {
+/** Wrong schema fields of the log-mel front-end and the window, and the field named. */
+const WRONG_SCHEMA: [(m: RawManifest) => void, string][] = [
+  [(m) => (m.frontend.fft_size = 400), 'frontend.fft_size'],
+  [(m) => (m.frontend.fft_size = 256), 'frontend.fft_size'], // < 512-sample frame
+  [(m) => delete m.frontend.clip, 'frontend.quantize_bits'],
+  [(m) => (m.frontend.clip = [1, 0]), 'frontend.clip'],
+  [(m) => (m.frontend.log = { type: 'ln', floor: 0 }), 'frontend.log.floor'],
+  [(m) => (m.frontend.log = { type: 'ln', floor: 1e-6, top_db: 80 }), 'frontend.log.type'],
+  [(m) => (m.frontend.high_freq = 9000), 'frontend.high_freq'],
+  [(m) => delete m.frontend.window_type, 'frontend.window_type'],
+  [(m) => (m.frontend.window_type = 'blackman'), 'frontend.window_type'],
+  [(m) => (m.frontend.extra = 1), 'frontend'],
+  [(m) => (m.window = { frames: 40, seconds: 1 }), 'window.frames'],
+  [(m) => (m.window = { seconds: 1, hop: 20 }), 'window.hop'],
+  [(m) => (m.input.layout = 'batch,samples'), 'input.layout'],
+  [(m) => (m.input.layout = 'batch,frames,1,mel'), 'input.layout'],
+  [
+    (m) => {
       m.frontend = { type: 'waveform' };
       m.input.layout = 'batch,1,samples';
-    }),
+    },
     'window.frames',
-  );
+  ],
+];
+
+test('manifest schema: log-mel and window fields are checked with the field named', (t) => {
+  for (const [patch, field] of WRONG_SCHEMA) {
+    const m = structuredClone(base);
+    patch(m);
+    t.is(t.throws(() => parseManifest(m, 'x.json'), { instanceOf: ManifestError })?.field, field);
+  }
 });
 
 const run = promisify(execFile);
