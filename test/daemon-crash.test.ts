@@ -4,16 +4,15 @@
  * then restarted: the verdict is delivered with the same transaction id and the audit is not run twice.
  * Also checks the Last Will (offline) and a clean SIGTERM shutdown.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { GroupSpeaker } from '../src/dataset/index.js';
-import { projectRoot } from '../src/paths.js';
 import type { AuditResponse } from '../src/publish/topics.js';
 import { listAudits } from '../src/store/audits.js';
 import { Db } from '../src/store/db.js';
+import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.js';
 import { pendingOutbox } from '../src/store/outbox.js';
 import { groupSpeakers, labCachePath, pipelinePaths, pipelineTest } from './helpers/daemon.js';
 import { Mosquitto, mosquittoBin, NO_MOSQUITTO } from './helpers/mosquitto.js';
@@ -21,52 +20,6 @@ import { Observer } from './helpers/mqtt-observer.js';
 import { withTool } from './helpers/tools.js';
 
 const crashTest = withTool(Boolean(mosquittoBin), NO_MOSQUITTO, pipelineTest);
-
-/** Start `slmia daemon -c <config>`; resolves once its log says a line matching `ready`. */
-function spawnDaemon(
-  config: string,
-  env: NodeJS.ProcessEnv,
-): { proc: ChildProcess; lines: string[]; waitLog: (re: RegExp, ms?: number) => Promise<string> } {
-  const proc = spawn(
-    process.execPath,
-    ['--import=tsx', join(projectRoot, 'src', 'cli.ts'), 'daemon', '-c', config],
-    {
-      cwd: projectRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const lines: string[] = [];
-  const waiters: { re: RegExp; res: (l: string) => void }[] = [];
-  let buf = '';
-  const onData = (b: Buffer): void => {
-    buf += b.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) {
-      lines.push(l);
-      for (const w of [...waiters]) {
-        if (!w.re.test(l)) continue;
-        waiters.splice(waiters.indexOf(w), 1);
-        w.res(l);
-      }
-    }
-  };
-  proc.stdout?.on('data', onData);
-  proc.stderr?.on('data', onData);
-  const waitLog = (re: RegExp, ms = 120_000): Promise<string> => {
-    const seen = lines.find((l) => re.test(l));
-    if (seen) return Promise.resolve(seen);
-    return new Promise((res, rej) => {
-      const t = setTimeout(
-        () => rej(new Error(`daemon log never matched ${re}; last lines:\n${lines.slice(-10).join('\n')}`)),
-        ms,
-      );
-      waiters.push({ re, res: (l) => (clearTimeout(t), res(l)) });
-    });
-  };
-  return { proc, lines, waitLog };
-}
 
 crashTest(
   'SIGKILL between commit and PUBACK → delivered after restart with the same transaction id',
@@ -96,8 +49,8 @@ crashTest(
     const member = (await groupSpeakers('target-member')).find(
       (s) => s.speaker === 'SPEAKER0461',
     ) as GroupSpeaker;
-    let first: ReturnType<typeof spawnDaemon> | undefined;
-    let second: ReturnType<typeof spawnDaemon> | undefined;
+    let first: DaemonProcess | undefined;
+    let second: DaemonProcess | undefined;
     try {
       first = spawnDaemon(config, { SLMIA_TEST_HOLD_OUTBOX: '1' });
       await first.waitLog(/"msg":"daemon started"/);

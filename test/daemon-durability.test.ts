@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -341,6 +341,49 @@ pipelineTest(
         rmSync(filler);
         await answer('full-2', 'ok');
         t.is((await listAudits(daemon.db, { transaction: 'full-2' })).length, 1);
+      } finally {
+        await obs.close();
+        await daemon.stop();
+      }
+    } finally {
+      m.umount();
+    }
+  },
+);
+
+pipelineTest(
+  'spool folder claimed while the disk is full → store.full answer, then audited once the space is back (no restart)',
+  async (t) => {
+    const m = mountTmpfs('3m');
+    if (!m) return t.pass('mount not permitted on this machine: full-disk spool part skipped');
+    const c = t.context as Ctx;
+    try {
+      const config = testConfig({
+        data_dir: join(m.dir, 'data'),
+        spool: { enabled: true, dir: join(tmp(), 'spool'), poll_ms: 100 },
+      });
+      const daemon = await startDaemon(config, { auditor: c.auditor });
+      const obs = await Observer.connect(daemon.broker?.url as string, 'slmia/bridge/response/audit');
+      try {
+        const filler = join(m.dir, 'filler');
+        spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=100']);
+        const folder = join(tmp(), c.member.speaker);
+        mkdirSync(folder);
+        for (const [i, u] of c.member.train.entries()) copyFileSync(u.path, join(folder, `u${i}.flac`));
+        writeFileSync(join(folder, '.ready'), '{"transaction":"spool-full"}');
+        renameSync(folder, join(config.spool.dir, c.member.speaker));
+        const first = (await obs.response('slmia', 'spool-full', 20_000)).payload as AuditResponse;
+        t.like(first, { status: 'error', code: 'store.full' });
+        rmSync(filler);
+        const ok = await obs.waitFor(
+          (x) =>
+            (x.payload as AuditResponse).transaction === 'spool-full' &&
+            (x.payload as AuditResponse).status === 'ok',
+          60_000,
+          'verdict for the spool folder after the store recovered',
+        );
+        t.like(ok.payload, { status: 'ok', data: { speaker: c.member.speaker } });
+        t.is((await listAudits(daemon.db, { transaction: 'spool-full' })).length, 1);
       } finally {
         await obs.close();
         await daemon.stop();

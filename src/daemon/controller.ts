@@ -28,7 +28,7 @@ import { createLogger, type Logger } from './logger.js';
 import { openAuditor } from './open-auditor.js';
 import { RequestQueue, type WorkOutcome } from './queue.js';
 import { RequestHandler } from './request-handler.js';
-import { SpoolWatcher } from './spool.js';
+import { SpoolWatcher, type SpoolBatch } from './spool.js';
 import { prepareStateDir } from './state-dir.js';
 
 /** Options of {@link startDaemon}. */
@@ -191,10 +191,11 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
           onWatchError: (err) =>
             log.warn({ err: err.message }, 'spool watcher failed; the folder is still scanned every poll_ms'),
           retain: config.retain_audio,
-          canAccept: (): boolean => queue.canAccept,
+          // While the store fails, ready folders stay where they are (they are the durable copy).
+          canAccept: (): boolean => queue.canAccept && health.status === 'ok',
           onBatch: (b) => {
             log.info({ transaction: b.transaction, speaker: b.speaker }, 'spool folder claimed');
-            void handler.intakeSpool(b);
+            intakeSpool(b);
           },
           onReject: (name, why, transaction) => {
             log.warn({ folder: truncate(name, 64), transaction }, `spool folder rejected: ${why}`);
@@ -219,8 +220,17 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     );
     const handler = new RequestHandler({ config, db, link, queue, service, log });
     handlerReady(handler);
+    // A claimed spool folder the store could not take (answered with the store error) is taken again once the
+    // store recovers; it stays in `.processing/` meanwhile (and is recovered there at the next start).
+    const unstoredSpool: SpoolBatch[] = [];
+    const intakeSpool = (b: SpoolBatch): void =>
+      void handler.intakeSpool(b).then((outcome) => {
+        if (outcome === 'store-error') unstoredSpool.push(b);
+      });
     const health = new HealthMonitor(db, log, {
       onRecovered: () => {
+        for (const b of unstoredSpool.splice(0)) intakeSpool(b);
+        if (spool) void spool.scan();
         queue.unparkAll();
         relay.kick();
       },
@@ -257,7 +267,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     if (link.connected) await Promise.all([handler.ready, bridge.ready]);
     // The embedded broker starts empty: restore every speaker's retained state from the store.
     if (broker) await restoreSpeakerStates(db, link, log).catch(() => undefined);
-    if (spool) await recoverSpool(spool, db, handler, config.retain_audio, log);
+    if (spool) await recoverSpool(spool, db, handler, config.retain_audio, log, unstoredSpool);
     await queue.start();
     if (spool) void spool.scan();
     const healthTimer = setInterval(publishHealth, config.health_interval_s * 1000);
@@ -318,7 +328,8 @@ function jobOf(req: StoredRequest): AuditJob {
 
 /**
  * Reconcile folders left in `.processing/` by an earlier run with the store: answered → removed, pending →
- * left to the worker, unknown (claimed, then killed before storing) → stored now. Not bounded by the queue.
+ * left to the worker, unknown (claimed, then killed before storing) → stored now (or, when the store cannot take
+ * it, added to `unstored`, taken again when the store recovers). Not bounded by the queue.
  */
 async function recoverSpool(
   spool: SpoolWatcher,
@@ -326,6 +337,7 @@ async function recoverSpool(
   handler: RequestHandler,
   retain: boolean,
   log: Logger,
+  unstored: SpoolBatch[],
 ): Promise<void> {
   for (const b of await spool.start()) {
     try {
@@ -333,13 +345,14 @@ async function recoverSpool(
       if (req?.state === 'answered') await spool.finish(b, retain);
       else if (!req) {
         log.info({ transaction: b.transaction, speaker: b.speaker }, 'spool folder recovered after restart');
-        await handler.intakeSpool(b);
+        if ((await handler.intakeSpool(b)) === 'store-error') unstored.push(b);
       }
     } catch (err) {
       log.error(
         { err: describeError(err).message, dir: b.dir },
-        'spool folder not recovered (store error); kept',
+        'spool folder not recovered (store error); kept, taken again when the store recovers',
       );
+      unstored.push(b);
     }
   }
 }
