@@ -128,6 +128,8 @@ casesTest(
     const c09b = await decodeAudioFile(caseFile('c09b_id3v1_appended.flac'));
     t.is(c09b.samples.length, 32000);
     t.deepEqual(c09b.samples, (await decodeAudioBuffer(bytes.subarray(0, -128), 'untagged')).samples);
+    // 16-bit FLAC samples are k / 2^15 exactly, as in a PCM16 WAV and torchaudio (not k / (2^15 - 1)).
+    t.true(c09b.samples.every((v) => Number.isInteger(v * 32768)));
   },
 );
 

@@ -161,8 +161,16 @@ async function decodeNow(
       );
     }
     const n = want > 0 ? want : got;
+    // The wasm decoder divides by 2^(bits-1) - 1; WAV, torchaudio and libsndfile divide by 2^(bits-1)
+    // (full-scale negative = -1.0). Rescale so a FLAC and its WAV give identical samples.
+    const bits = info.bitsPerSample;
+    const toTwoPower = (2 ** (bits - 1) - 1) / 2 ** (bits - 1);
     return {
-      channels: out.channelData.map((c) => c.subarray(0, n)),
+      channels: out.channelData.map((c) => {
+        const x = c.subarray(0, n);
+        for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) * toTwoPower;
+        return x;
+      }),
       sampleRate: out.sampleRate || info.sampleRate,
     };
   } catch (err) {
