@@ -42,15 +42,26 @@ run: build
 fleet: build
 	node dist/cli.js fleet --with-daemon
 
+# Benchmarks (bench/RESULTS.md): paired, interleaved measurements; each prints Markdown, also kept in .work/bench/.
+# About 25–35 min on 2 shared cores (the 500-audit memory run and the fleet/fuzz benches are most of it). The
+# daemon benches use the shipped demo set when ../shared/data is absent; embed.ts needs the data.
+BENCH_OUT := .work/bench
 bench: build
-	node --import=tsx bench/embed.ts
-	node --import=tsx bench/features.ts
-	MALLOC_ARENA_MAX=2 node --import=tsx bench/audit-latency.ts --node-flags --max-semi-space-size=1
-	node --import=tsx bench/fleet-scale.ts
-	node --import=tsx bench/frontend-speed.ts 40 2
-	node --import=tsx bench/floor-vad.ts
-	node --import=tsx bench/fuzz-audio.ts 10000 20261130
-	node --import=tsx bench/request-rss.ts
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; node --import=tsx bench/cli-startup.ts | tee $(BENCH_OUT)/cli-startup.md
+	set -o pipefail; node --import=tsx bench/daemon-overhead.ts | tee $(BENCH_OUT)/daemon-overhead.md
+	set -o pipefail; node --import=tsx bench/spool-latency.ts | tee $(BENCH_OUT)/spool-latency.md
+	set -o pipefail; node --import=tsx bench/daemon-memory.ts --audits 500 --variants unit,before | tee $(BENCH_OUT)/daemon-memory.md
+	set -o pipefail; node --import=tsx bench/ort-memory.ts | tee $(BENCH_OUT)/ort-memory.md
+	set -o pipefail; node --import=tsx bench/features.ts | tee $(BENCH_OUT)/features.md
+	@if [ -f "$${SLMIA_DATA_DIR:-../shared/data}/speechocean762/utterances.tsv" ]; then \
+	  set -o pipefail; node --import=tsx bench/embed.ts | tee $(BENCH_OUT)/embed.md; \
+	else echo "bench/embed.ts: speechocean762 not found (set SLMIA_DATA_DIR): skipped"; fi
+	set -o pipefail; node --import=tsx bench/fleet-scale.ts
+	set -o pipefail; node --import=tsx bench/frontend-speed.ts 40 2
+	set -o pipefail; node --import=tsx bench/floor-vad.ts
+	set -o pipefail; node --import=tsx bench/fuzz-audio.ts 10000 20261130
+	set -o pipefail; node --import=tsx bench/request-rss.ts
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:

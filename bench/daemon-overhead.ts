@@ -4,16 +4,19 @@
  * audits shares its cores).
  *
  * Arms, interleaved per round (paired; the order alternates), 10-clip audits of real speakers:
- *   ort          session.run of the audit's prepared input batch, this process, the daemon's session options
- *                (spinning off, threads = CPUs)
- *   ort-spin     the same with onnxruntime's defaults (idle threads spin)
+ *   ort          session.run of the audit's prepared input batch in this process, with the daemon's session
+ *                options (spinning off, arena off, threads = CPUs) and the unit's malloc settings
+ *   ort-arena    the same with onnxruntime's CPU arena on (the fastest pure onnxruntime here)
+ *   ort-default  onnxruntime's defaults (idle threads spin, arena on)
  *   daemon       `slmia daemon` (child process, embedded broker, the unit's environment): request published →
  *                response received
  *   daemon-spin  a second daemon with `onnxruntime.spinning: true`
- * Ratio = daemon / ort of the same round. Also the daemon's stage times from its `audit committed` log.
+ * Ratios per round: daemon / ort (same options) and daemon / the fastest of the three pure arms. Also the
+ * daemon's stage times from its `audit committed` log.
  *
  *   make build && node --import=tsx bench/daemon-overhead.ts [--rounds 20]
  */
+import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -28,6 +31,17 @@ import { projectRoot } from '../src/paths.js';
 import { benchAudits, clipSource } from './lib/clips.js';
 import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemon.js';
 import { fmt, load1, ratios, summarize, withBusyCore } from './lib/paired.js';
+
+// The pure onnxruntime arms run in this process: give it the unit's malloc settings first (glibc reads them at
+// start-up), so that they allocate as the daemon does.
+const unitEnv = unitEnvironment();
+if (Object.entries(unitEnv).some(([k, v]) => k.startsWith('MALLOC_') && process.env[k] !== v)) {
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, ...unitEnv },
+  });
+  process.exit(r.status ?? 1);
+}
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 20);
@@ -64,12 +78,18 @@ async function inputsOf(files: string[]): Promise<ort.Tensor[]> {
 }
 const inputs = await Promise.all(audits.map((a) => inputsOf(a.files)));
 const sessions = {
-  ort: await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: false })),
-  'ort-spin': await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: true })),
+  ort: await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: false, cpuMemArena: false })),
+  'ort-arena': await ort.InferenceSession.create(
+    onnxPath,
+    sessionOptions({ spinning: false, cpuMemArena: true }),
+  ),
+  'ort-default': await ort.InferenceSession.create(
+    onnxPath,
+    sessionOptions({ spinning: true, cpuMemArena: true }),
+  ),
 };
 
 const timings: Record<string, Record<string, number>> = {};
-const unitEnv = unitEnvironment();
 const start = (spinning: boolean): Promise<BenchDaemon> =>
   startBenchDaemon({
     settings: { spool: { enabled: false }, onnxruntime: { spinning } },
@@ -96,13 +116,20 @@ const runDaemon = (name: keyof typeof daemons, i: number) => async (): Promise<n
 
 /** `n` paired rounds; round r audits audits[r % 10] in every arm, in an order that reverses every round. */
 async function measure(n: number): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = { ort: [], 'ort-spin': [], daemon: [], 'daemon-spin': [] };
+  const out: Record<string, number[]> = {
+    ort: [],
+    'ort-arena': [],
+    'ort-default': [],
+    daemon: [],
+    'daemon-spin': [],
+  };
   for (let r = 0; r < n; r++) {
     const i = r % audits.length;
     const arms: [string, () => Promise<number>][] = [
       ['ort', runOrt('ort', i)],
       ['daemon', runDaemon('daemon', i)],
-      ['ort-spin', runOrt('ort-spin', i)],
+      ['ort-arena', runOrt('ort-arena', i)],
+      ['ort-default', runOrt('ort-default', i)],
       ['daemon-spin', runDaemon('daemon-spin', i)],
     ];
     for (const [name, run] of r % 2 === 0 ? arms : arms.reverse()) out[name]?.push(await run());
@@ -137,13 +164,16 @@ for (const d of Object.values(daemons)) await d.stop();
 const lines = [
   `Model \`${DEFAULT_MODEL}\`, attack \`${DEFAULT_ATTACK}\`, clips from ${clipSource}; ${audits.length} audits of 10 utterances (10 voices, ${inputs[0]?.length ?? 0} query each) cycled, ${rounds} paired rounds per condition after ${WARMUP} warm-up rounds, ${cpus().length} CPUs; daemon environment ${JSON.stringify(unitEnv)}.`,
   '',
-  '| condition (load avg) | ort (daemon options) ms | ort-spin (defaults) ms | daemon ms | daemon-spin ms | **daemon / ort** | daemon-spin / ort-spin | daemon / best pure ort |',
-  '|---|---|---|---|---|---|---|---|',
+  '| condition (load avg) | ort ms | ort-arena ms | ort-default ms | daemon ms | daemon-spin ms | **daemon / ort** | daemon / fastest pure ort | daemon-spin / daemon |',
+  '|---|---|---|---|---|---|---|---|---|',
   ...results.map(({ label, load, data }) => {
-    const best = (data.ort as number[]).map((x, i) =>
-      Math.min(x, (data['ort-spin'] as number[])[i] as number),
+    const d = (k: string): number[] => data[k] as number[];
+    const best = d('ort').map((x, i) =>
+      Math.min(x, d('ort-arena')[i] as number, d('ort-default')[i] as number),
     );
-    return `| ${label} (${load}) | ${fmt(summarize(data.ort as number[]))} | ${fmt(summarize(data['ort-spin'] as number[]))} | ${fmt(summarize(data.daemon as number[]))} | ${fmt(summarize(data['daemon-spin'] as number[]))} | **${fmt(summarize(ratios(data.daemon as number[], data.ort as number[])), 2, '×')}** | ${fmt(summarize(ratios(data['daemon-spin'] as number[], data['ort-spin'] as number[])), 2, '×')} | ${fmt(summarize(ratios(data.daemon as number[], best)), 2, '×')} |`;
+    const s = (xs: number[]): string => fmt(summarize(xs));
+    const r = (a: number[], b: number[]): string => fmt(summarize(ratios(a, b)), 2, '×');
+    return `| ${label} (${load}) | ${s(d('ort'))} | ${s(d('ort-arena'))} | ${s(d('ort-default'))} | ${s(d('daemon'))} | ${s(d('daemon-spin'))} | **${r(d('daemon'), d('ort'))}** | ${r(d('daemon'), best)} | ${r(d('daemon-spin'), d('daemon'))} |`;
   }),
   '',
   ...results.map((r) => `- daemon stage medians, ${r.label} (ms): ${r.stages}`),
