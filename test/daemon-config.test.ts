@@ -183,44 +183,43 @@ test('spool: only folders with .ready are claimed, atomically, with the marker t
   await w3.stop();
 });
 
-/** Resolves with the first batch `onBatch` gets, or undefined after `ms`. */
-function firstBatch(ms: number): { onBatch: (b: SpoolBatch) => void; got: Promise<SpoolBatch | undefined> } {
+/**
+ * Start a spool watcher on a new folder, then write `<speaker>/a.wav` and its `.ready` marker as a producer
+ * would; resolves with the first batch handed over (undefined after 10 s) and the folder.
+ */
+async function spoolOnce(
+  o: { pollMs: number; watch?: boolean },
+  speaker: string,
+  marker: string,
+): Promise<{ dir: string; batch: SpoolBatch | undefined }> {
+  const dir = tmp();
   let onBatch!: (b: SpoolBatch) => void;
   const got = new Promise<SpoolBatch | undefined>((res) => {
-    const timer = setTimeout(() => res(undefined), ms);
+    const timer = setTimeout(() => res(undefined), 10_000);
     onBatch = (b) => {
       clearTimeout(timer);
       res(b);
     };
   });
-  return { onBatch, got };
+  const w = new SpoolWatcher({ dir, ...o, canAccept: () => true, onBatch });
+  await w.start();
+  mkdirSync(join(dir, speaker));
+  writeFileSync(join(dir, speaker, 'a.wav'), 'x');
+  writeFileSync(join(dir, speaker, '.ready'), marker);
+  const batch = await got;
+  await w.stop();
+  return { dir, batch };
 }
 
 test('spool: a .ready marker is claimed through file-system events, long before the next scan', async (t) => {
-  const dir = tmp();
-  const { onBatch, got } = firstBatch(10_000);
-  const w = new SpoolWatcher({ dir, pollMs: 600_000, canAccept: () => true, onBatch });
-  await w.start();
-  mkdirSync(join(dir, 'SPEAKER0007'));
-  writeFileSync(join(dir, 'SPEAKER0007', 'a.wav'), 'x');
-  writeFileSync(join(dir, 'SPEAKER0007', '.ready'), '{"transaction":"ev-1"}');
-  const b = await got;
-  await w.stop();
-  t.deepEqual([b?.speaker, b?.transaction], ['SPEAKER0007', 'ev-1']);
+  const { dir, batch } = await spoolOnce({ pollMs: 600_000 }, 'SPEAKER0007', '{"transaction":"ev-1"}');
+  t.deepEqual([batch?.speaker, batch?.transaction], ['SPEAKER0007', 'ev-1']);
   t.true(existsSync(join(dir, '.processing', 'SPEAKER0007@ev-1', 'a.wav')));
 });
 
 test('spool: with watch off (file systems without events) the periodic scan claims the folder', async (t) => {
-  const dir = tmp();
-  const { onBatch, got } = firstBatch(10_000);
-  const w = new SpoolWatcher({ dir, pollMs: 100, watch: false, canAccept: () => true, onBatch });
-  await w.start();
-  mkdirSync(join(dir, 'SPEAKER0008'));
-  writeFileSync(join(dir, 'SPEAKER0008', 'a.wav'), 'x');
-  writeFileSync(join(dir, 'SPEAKER0008', '.ready'), '');
-  const b = await got;
-  await w.stop();
-  t.is(b?.speaker, 'SPEAKER0008');
+  const { batch } = await spoolOnce({ pollMs: 100, watch: false }, 'SPEAKER0008', '');
+  t.is(batch?.speaker, 'SPEAKER0008');
 });
 
 test('strict at every level: a misspelled nested key is an error naming its full key path', (t) => {

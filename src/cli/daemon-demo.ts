@@ -92,28 +92,50 @@ async function demoAudits(audio: string[], opts: DemoOptions): Promise<DemoAudit
   return out;
 }
 
-/** Wait for the response to `transaction` on the response topic. */
-function responseOf(
+/**
+ * The first message on `topic` whose JSON payload `accept` takes, or undefined after `ms` milliseconds.
+ * @param accept returns true for the message waited for
+ */
+function nextMessage<T>(
+  client: MqttClient,
+  topic: string,
+  accept: (payload: T) => boolean,
+  ms: number,
+): Promise<T | undefined> {
+  return new Promise((res) => {
+    const done = (value: T | undefined): void => {
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      res(value);
+    };
+    const onMessage = (t: string, payload: Buffer): void => {
+      if (t !== topic) return;
+      const msg = JSON.parse(payload.toString()) as T;
+      if (accept(msg)) done(msg);
+    };
+    const timer = setTimeout(() => done(undefined), ms);
+    client.on('message', onMessage);
+  });
+}
+
+/**
+ * Wait for the response to `transaction` on the response topic.
+ * @throws SlmiaError `demo.timeout` after `timeoutS` seconds
+ */
+async function responseOf(
   client: MqttClient,
   topic: string,
   transaction: string | number,
   timeoutS: number,
 ): Promise<AuditResponse> {
-  return new Promise((res, rej) => {
-    const onMessage = (t: string, payload: Buffer): void => {
-      if (t !== topic) return;
-      const msg = JSON.parse(payload.toString()) as AuditResponse;
-      if (msg.transaction !== transaction) return;
-      clearTimeout(timer);
-      client.off('message', onMessage);
-      res(msg);
-    };
-    const timer = setTimeout(() => {
-      client.off('message', onMessage);
-      rej(new SlmiaError('demo.timeout', `no response on ${topic} within ${timeoutS} s`));
-    }, timeoutS * 1000);
-    client.on('message', onMessage);
-  });
+  const msg = await nextMessage<AuditResponse>(
+    client,
+    topic,
+    (m) => m.transaction === transaction,
+    timeoutS * 1000,
+  );
+  if (!msg) throw new SlmiaError('demo.timeout', `no response on ${topic} within ${timeoutS} s`);
+  return msg;
 }
 
 /**
@@ -121,21 +143,7 @@ function responseOf(
  * speaker is skipped by its `audited_at`), or undefined after 5 s.
  */
 async function retainedState(client: MqttClient, topic: string, auditedAt: string): Promise<unknown> {
-  const got = new Promise<unknown>((res) => {
-    const onMessage = (t: string, payload: Buffer): void => {
-      if (t !== topic) return;
-      const state = JSON.parse(payload.toString()) as { audited_at?: string };
-      if (state.audited_at !== auditedAt) return;
-      clearTimeout(timer);
-      client.off('message', onMessage);
-      res(state);
-    };
-    const timer = setTimeout(() => {
-      client.off('message', onMessage);
-      res(undefined);
-    }, 5000);
-    client.on('message', onMessage);
-  });
+  const got = nextMessage<{ audited_at?: string }>(client, topic, (m) => m.audited_at === auditedAt, 5000);
   await client.subscribeAsync(topic, { qos: 1 });
   const state = await got;
   await client.unsubscribeAsync(topic);
