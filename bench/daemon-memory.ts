@@ -42,20 +42,23 @@ interface Variant {
   env?: Record<string, string>;
 }
 const VARIANTS: Record<string, Variant> = {
-  unit: { label: 'the unit as shipped (arena off, 128 KiB mmap threshold)' },
+  unit: { label: 'the unit as shipped (arena off, 128 KiB mmap threshold, huge pages)' },
   before: {
     label: 'round 1 unit: arena on, glibc mmap threshold dynamic',
     settings: { onnxruntime: { cpu_mem_arena: true } },
-    env: { MALLOC_MMAP_THRESHOLD_: '' },
+    env: { MALLOC_MMAP_THRESHOLD_: '', GLIBC_TUNABLES: '' },
   },
   'arena-on': { label: 'unit, but onnxruntime arena on', settings: { onnxruntime: { cpu_mem_arena: true } } },
   'no-mmap-threshold': { label: 'unit, but no MALLOC_MMAP_THRESHOLD_', env: { MALLOC_MMAP_THRESHOLD_: '' } },
+  'no-thp': { label: 'unit, but no huge pages (no GLIBC_TUNABLES)', env: { GLIBC_TUNABLES: '' } },
+  'mmap-1m': { label: 'unit, but a 1 MiB mmap threshold', env: { MALLOC_MMAP_THRESHOLD_: '1048576' } },
+  'mmap-4m': { label: 'unit, but a 4 MiB mmap threshold', env: { MALLOC_MMAP_THRESHOLD_: '4194304' } },
   'no-arena-max': { label: 'unit, but no MALLOC_ARENA_MAX', env: { MALLOC_ARENA_MAX: '' } },
   'semi-16': { label: 'unit, but V8 default semi-space (16 MB)', env: { NODE_OPTIONS: '' } },
   'node-defaults': {
     label: 'no memory settings (arena on, Node and glibc defaults)',
     settings: { onnxruntime: { cpu_mem_arena: true } },
-    env: { NODE_OPTIONS: '', MALLOC_ARENA_MAX: '', MALLOC_MMAP_THRESHOLD_: '' },
+    env: { NODE_OPTIONS: '', MALLOC_ARENA_MAX: '', MALLOC_MMAP_THRESHOLD_: '', GLIBC_TUNABLES: '' },
   },
   external: { label: 'unit, external broker (Mosquitto): aedes never loaded', external: true },
 };

@@ -33,9 +33,13 @@ import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemo
 import { fmt, load1, ratios, summarize, withBusyCore } from './lib/paired.js';
 
 // The pure onnxruntime arms run in this process: give it the unit's malloc settings first (glibc reads them at
-// start-up), so that they allocate as the daemon does.
+// start-up, GLIBC_TUNABLES included), so that they allocate as the daemon does.
 const unitEnv = unitEnvironment();
-if (Object.entries(unitEnv).some(([k, v]) => k.startsWith('MALLOC_') && process.env[k] !== v)) {
+if (
+  Object.entries(unitEnv).some(
+    ([k, v]) => (k.startsWith('MALLOC_') || k === 'GLIBC_TUNABLES') && process.env[k] !== v,
+  )
+) {
   const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, ...unitEnv },

@@ -24,29 +24,22 @@ interface Variant {
   arena: boolean;
   env: Record<string, string>;
 }
+const MMAP = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 const VARIANTS: Variant[] = [
   { name: 'arena on, glibc defaults (before)', arena: true, env: { MALLOC_ARENA_MAX: '2' } },
   { name: 'arena off, glibc defaults', arena: false, env: { MALLOC_ARENA_MAX: '2' } },
+  { name: 'arena off, mmap threshold 128 KiB', arena: false, env: MMAP },
   {
-    name: 'arena off, mmap/trim threshold 128 KiB',
+    name: 'arena off, mmap threshold 128 KiB, huge pages (the unit)',
     arena: false,
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
-  },
-  {
-    name: 'arena off, mmap/trim threshold 1 MiB',
-    arena: false,
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '1048576' },
+    env: { ...MMAP, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
   },
   {
     name: 'arena off, mmap threshold 4 MiB',
     arena: false,
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304' },
+    env: { ...MMAP, MALLOC_MMAP_THRESHOLD_: '4194304' },
   },
-  {
-    name: 'arena on, mmap/trim threshold 128 KiB',
-    arena: true,
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
-  },
+  { name: 'arena on, mmap threshold 128 KiB', arena: true, env: MMAP },
 ];
 
 // ---- child: one session, answers {batch} with {ms, rss} ----

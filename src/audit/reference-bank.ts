@@ -54,7 +54,19 @@ export interface ReferenceOptions {
   voice: VoiceSpec;
   cache?: EmbeddingCache;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Clips decoded and embedded per query (default {@link REFERENCE_BATCH}, at most the model's max_batch).
+   * Bounds the memory of a daemon that embeds its reference bank at first start (bench/RESULTS.md).
+   */
+  batch?: number;
 }
+
+/**
+ * Reference clips per query: a daemon without a shipped reference bank embeds 500 clips once at first start;
+ * batches of 16 keep its peak memory within a hub's budget (a batch of 64 needs ~100 MB of onnxruntime working
+ * memory), for 32 queries instead of 8, once per model (the embeddings are cached).
+ */
+export const REFERENCE_BATCH = 16;
 
 /**
  * Embed the reference speakers of a dataset group with a model (cached).
@@ -72,7 +84,11 @@ export async function buildReferenceEmbeddings(
   if (!speakers.length) throw new ReferenceBankError(`${splitFile}: group "${group}" has no speakers`);
   const chosen = speakers.map((s) => [...s.heldout, ...s.train].slice(0, m));
   const paths = chosen.flat().map((u) => u.path);
-  const r = await embedFilesCached(model, paths, o.voice, { cache: o.cache, onProgress: o.onProgress });
+  const r = await embedFilesCached(model, paths, o.voice, {
+    cache: o.cache,
+    onProgress: o.onProgress,
+    blockSize: Math.min(o.batch ?? REFERENCE_BATCH, model.manifest.max_batch),
+  });
   let p = 0;
   const embeddings = chosen.map((clips) => clips.flatMap(() => r.perFile[p++]));
   return {
