@@ -66,6 +66,30 @@ test('a wrong type names the key path and what was expected', (t) => {
   });
 });
 
+test('YAML warnings are typed errors on one line, and nothing is printed (found by the config fuzz)', async (t) => {
+  const dir = tmp();
+  const printed: unknown[] = [];
+  const onWarning = (w: unknown): number => printed.push(w);
+  process.on('warning', onWarning);
+  try {
+    for (const [text, what] of [
+      ['%FOO bar\n---\nlog_level: info\n', /not valid YAML \(.*directive.* at line 1, column 1\)$/],
+      ['log_level: !!js/function info\n', /not valid YAML \(.*tag.*\)$/],
+      ['? [a, b]\n: 1\n', /unknown key/],
+    ] as const) {
+      const file = join(dir, `w${printed.length}-${text.length}.yaml`);
+      writeFileSync(file, text);
+      const err = t.throws(() => loadConfig(file, {}), { instanceOf: ConfigError });
+      t.regex(err?.message ?? '', what);
+      t.false(err?.message.includes('\n'), err?.message);
+    }
+    await new Promise((r) => setImmediate(r));
+    t.deepEqual(printed, [], 'no process warning (the yaml library would print them on stderr)');
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test('queue: stored requests worked off one at a time in arrival order, bound only on intake, parked on store faults', async (t) => {
   const db = await Db.open(join(tmp(), 'slmia.db'));
   const store = (n: number): Promise<number> =>

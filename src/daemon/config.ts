@@ -7,7 +7,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { SlmiaError } from '../errors.js';
 import { dataDir, projectRoot } from '../paths.js';
@@ -430,11 +430,19 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env):
   } catch (err) {
     throw new ConfigError(path, '', `cannot read (${(err as Error).message})`, { cause: err });
   }
+  // YAML errors AND warnings (unknown directives or tags, e.g. `!!js/function`) are typed errors: the yaml
+  // library would otherwise print warnings on stderr and read the value as plain text. One line each, with the
+  // position (the library's multi-line code frame is dropped).
+  const firstLine = (m: string): string => (m.split('\n')[0] ?? '').replace(/:$/, '');
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    // logLevel 'error': nothing printed (a mapping used as a key is stringified and then refused as unknown).
+    const doc = parseDocument(text, { logLevel: 'error' });
+    const [problem] = [...doc.errors, ...doc.warnings];
+    if (problem) throw problem;
+    raw = doc.toJS();
   } catch (err) {
-    throw new ConfigError(path, '', `not valid YAML (${(err as Error).message})`, { cause: err });
+    throw new ConfigError(path, '', `not valid YAML (${firstLine((err as Error).message)})`, { cause: err });
   }
   return parseConfig(raw, path, dirname(resolve(path)), env);
 }

@@ -66,9 +66,12 @@ export class RequestQueue {
     return Math.max(0, this.pending - (this.current !== undefined ? 1 : 0));
   }
 
-  /** Whether intake takes another new request now (fewer than `maxPending` waiting). */
+  /**
+   * Whether intake takes another new request now (fewer than `maxPending` waiting). Also while the daemon stops:
+   * a request stored then is audited after the next start (answering it `busy` would make the client resend).
+   */
   get canAccept(): boolean {
-    return !this.closed && this.waiting < this.maxPending;
+    return this.waiting < this.maxPending;
   }
 
   /** Requests skipped until the store recovers. */

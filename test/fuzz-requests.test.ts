@@ -1,0 +1,121 @@
+/**
+ * Fuzz smoke (CI-sized) over MQTT audit-request payloads (test/helpers/request-fuzz.ts; the large run with its
+ * figures: bench/fuzz-requests.ts, bench/RESULTS.md): 1,000 payloads through a running daemon's intake, and 100
+ * published to a live daemon over its embedded broker. No crash, no hang (a case over 5 s here, 10 s over
+ * MQTT), no stray promise rejection; every invalid payload is answered `request.invalid`, every valid one is
+ * stored or answered from the store, and the daemon still audits a real speaker afterwards.
+ */
+import mqtt from 'mqtt';
+import type { Auditor } from '../src/daemon/auditor.js';
+import { startDaemon } from '../src/daemon/controller.js';
+import type { GroupSpeaker } from '../src/dataset/index.js';
+import type { AuditResponse } from '../src/publish/topics.js';
+import { groupSpeakers, NO_PIPELINE, openTestAuditor, pipelineTest, testConfig } from './helpers/daemon.js';
+import { makeFakeRecorder } from './helpers/fake-recorder.js';
+import { fuzz } from './helpers/fuzz.js';
+import { Observer } from './helpers/mqtt-observer.js';
+import { intakeTarget, liveTarget, requestPayload } from './helpers/request-fuzz.js';
+import test from 'ava';
+
+interface Ctx {
+  auditor: Auditor;
+  close: () => Promise<void>;
+  member: GroupSpeaker;
+}
+
+test.serial.before(async (t) => {
+  if (NO_PIPELINE) return;
+  const { auditor, close } = await openTestAuditor();
+  const member = (await groupSpeakers('target-member')).find(
+    (s) => s.speaker === 'SPEAKER0111',
+  ) as GroupSpeaker;
+  // `record` requests record from a fake `sox` that plays the member's real utterances.
+  process.env.PATH = (await makeFakeRecorder(member.train.slice(0, 3).map((u) => u.path))).path;
+  t.context = { auditor, close, member };
+});
+
+test.after.always(async (t) => {
+  await (t.context as Ctx | undefined)?.close?.();
+});
+
+/** Real audio the plausible requests may name: the member's files, by absolute and data-relative path. */
+const pathsOf = (m: GroupSpeaker): string[] => [
+  ...m.train.slice(0, 4).map((u) => u.path),
+  `speechocean762/audio/${m.speaker}`,
+];
+
+/** Settings for fuzzing: no `busy` answers, short recordings. */
+const fuzzConfig = () =>
+  testConfig({ queue: { max_pending: 10_000 }, microphone: { max_utterances: 3, max_seconds: 3 } });
+
+pipelineTest(
+  'fuzz: 1,000 request payloads through the daemon intake → stored or a typed answer, never a crash',
+  async (t) => {
+    const c = t.context as Ctx;
+    const daemon = await startDaemon(fuzzConfig(), { auditor: c.auditor });
+    const stray: unknown[] = [];
+    const onStray = (e: unknown): number => stray.push(e);
+    process.on('unhandledRejection', onStray);
+    try {
+      const r = await fuzz({
+        name: 'intake',
+        seed: 1100,
+        numRuns: 1000,
+        arbitrary: requestPayload(pathsOf(c.member)),
+        run: intakeTarget(daemon),
+        hangMs: 5000,
+      });
+      t.log(JSON.stringify(r));
+      t.is(r.firstFailure, undefined);
+      t.is(r.crashes, 0);
+      t.is(r.hangs, 0);
+      t.is(r.cases, 1000);
+      t.true(r.results >= 50, `${r.results} valid requests stored`);
+      t.true((r.typedErrors['request.invalid'] ?? 0) >= 300, JSON.stringify(r.typedErrors));
+      t.deepEqual(stray, []);
+    } finally {
+      process.off('unhandledRejection', onStray);
+      await daemon.stop();
+    }
+  },
+);
+
+pipelineTest(
+  'fuzz: 100 payloads to a live daemon over MQTT → exactly one typed answer each; the daemon still audits',
+  async (t) => {
+    const c = t.context as Ctx;
+    const daemon = await startDaemon(fuzzConfig(), { auditor: c.auditor });
+    const url = daemon.broker?.url as string;
+    const client = await mqtt.connectAsync(url, { clientId: 'fuzz-client' });
+    await client.subscribeAsync('slmia/bridge/response/audit', { qos: 1 });
+    try {
+      const r = await fuzz({
+        name: 'live-embedded',
+        seed: 1101,
+        numRuns: 100,
+        arbitrary: requestPayload(pathsOf(c.member)),
+        run: liveTarget(client),
+        hangMs: 10_000,
+      });
+      t.log(JSON.stringify(r));
+      t.is(r.firstFailure, undefined);
+      t.is(r.crashes, 0);
+      t.is(r.hangs, 0);
+      t.is(r.cases, 100);
+      t.true((r.typedErrors['request.invalid'] ?? 0) >= 20, JSON.stringify(r.typedErrors));
+      t.true(r.results >= 5, `${r.results} verdicts`);
+      // Still serving: a real audit after the fuzz.
+      const obs = await Observer.connect(url, 'slmia/bridge/response/audit');
+      await obs.publish('slmia/bridge/request/audit', {
+        transaction: 'after-fuzz',
+        speaker: c.member.speaker,
+        files: c.member.train.map((u) => u.path),
+      });
+      t.like((await obs.response('slmia', 'after-fuzz', 60_000)).payload as AuditResponse, { status: 'ok' });
+      await obs.close();
+    } finally {
+      await client.endAsync();
+      await daemon.stop();
+    }
+  },
+);
