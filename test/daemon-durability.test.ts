@@ -197,6 +197,35 @@ pipelineTest(
 );
 
 pipelineTest(
+  'a request without a transaction id redelivered with the MQTT DUP flag is the same request (audited once); the same payload without DUP is a new one',
+  async (t) => {
+    const c = t.context as Ctx;
+    const daemon = await startDaemon(testConfig(), { auditor: c.auditor });
+    try {
+      const payload = Buffer.from(
+        JSON.stringify({ speaker: c.member.speaker, files: c.member.train.map((u) => u.path) }),
+      );
+      t.is(await daemon.handler.intake(payload), 'queued');
+      // A broker re-sending it after a crash (the daemon stored it but died before its PUBACK).
+      t.true(['duplicate-pending', 'replayed'].includes(await daemon.handler.intake(payload, { dup: true })));
+      await daemon.queue.idle();
+      t.is(await daemon.handler.intake(payload, { dup: true }), 'replayed', 'answered again from the store');
+      t.is(
+        await daemon.handler.intake(payload),
+        'queued',
+        'a fresh publish of the same payload: a new request',
+      );
+      await daemon.queue.idle();
+      const audits = await listAudits(daemon.db, { speaker: c.member.speaker });
+      t.is(audits.length, 2, 'two requests, two audits — not three');
+      t.not(audits[0]?.transaction, audits[1]?.transaction);
+    } finally {
+      await daemon.stop();
+    }
+  },
+);
+
+pipelineTest(
   'spool folder rejected for its name (Jörg/ with {"transaction":"s2"}) → error response with s2 and a failed audit row',
   async (t) => {
     const config = testConfig({ spool: { enabled: true, poll_ms: 100 } });
@@ -261,6 +290,68 @@ mosqTest(
         'the retained request, delivered again at the next subscribe, is not answered twice',
       );
       t.is((await listAudits(daemon.db, { transaction: 'ret-m' })).length, 1);
+    } finally {
+      await obs.client.publishAsync(req, '', { qos: 1, retain: true }).catch(() => undefined);
+      await obs.close();
+      await daemon.stop();
+      await broker.stop();
+    }
+  },
+);
+
+mosqTest(
+  'Mosquitto, MQTT 5 (retain-as-published): a retained request published while the daemon is subscribed is refused once; with protocol_version 4 it counts as a plain one',
+  async (t) => {
+    const c = t.context as Ctx;
+    const broker = await Mosquitto.start();
+    const files = c.member.train.map((u) => u.path);
+    const req = 'slmia/bridge/request/audit';
+    const obs = await Observer.connect(broker.url, 'slmia/bridge/response/audit');
+    const config = testConfig({ mqtt: { url: broker.url, client_id: 'slmia-rap' } });
+    let daemon = await startDaemon(config, { auditor: c.auditor });
+    try {
+      t.is(daemon.link.protocolVersion, 5);
+      await obs.client.publishAsync(
+        req,
+        JSON.stringify({ transaction: 'rap-1', speaker: c.member.speaker, files }),
+        {
+          qos: 1,
+          retain: true,
+        },
+      );
+      t.like((await obs.response('slmia', 'rap-1')).payload, { status: 'error', code: 'request.retained' });
+      await daemon.stop();
+      daemon = await startDaemon(config, { auditor: c.auditor }); // the broker delivers the retained one again
+      await new Promise((r) => setTimeout(r, 1000));
+      await daemon.queue.idle();
+      const answers = obs
+        .on('slmia/bridge/response/audit')
+        .filter((m) => (m.payload as AuditResponse).transaction === 'rap-1');
+      t.is(answers.length, 1, 'refused once, its redelivery at the next subscribe dropped');
+      t.is(
+        (await listAudits(daemon.db, { transaction: 'rap-1' })).length,
+        1,
+        'one failed audit row, no verdict',
+      );
+      await obs.client.publishAsync(req, '', { qos: 1, retain: true });
+      await daemon.stop();
+      // MQTT 3.1.1: the broker clears the flag on live delivery — the request is audited.
+      daemon = await startDaemon(
+        testConfig({ mqtt: { url: broker.url, client_id: 'slmia-v4', protocol_version: 4 } }),
+        {
+          auditor: c.auditor,
+        },
+      );
+      t.is(daemon.link.protocolVersion, 4);
+      await obs.client.publishAsync(
+        req,
+        JSON.stringify({ transaction: 'v4-1', speaker: c.member.speaker, files }),
+        {
+          qos: 1,
+          retain: true,
+        },
+      );
+      t.like((await obs.response('slmia', 'v4-1', 60_000)).payload, { status: 'ok' });
     } finally {
       await obs.client.publishAsync(req, '', { qos: 1, retain: true }).catch(() => undefined);
       await obs.close();

@@ -94,6 +94,12 @@ const mqttSchema = z
       .default(30)
       .describe('Keep-alive, seconds (MQTT: at most 65535).'),
     reconnect_period_ms: timerMs(100).default(1000).describe('Delay between reconnect attempts, ms.'),
+    protocol_version: z
+      .union([z.literal(4), z.literal(5)])
+      .default(5)
+      .describe(
+        'MQTT version spoken to an external broker: 5 subscribes to requests with retain-as-published, so a retained request is refused even when published while the daemon is subscribed; 4 (3.1.1) for brokers without MQTT 5, where such a request counts as a plain one. The embedded broker is always spoken to in 3.1.1 (it refuses retained requests itself).',
+      ),
     embedded: z
       .object({
         host: z

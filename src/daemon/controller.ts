@@ -136,6 +136,8 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       client_id: clientId,
       keepalive: config.mqtt.keepalive,
       reconnect_period_ms: config.mqtt.reconnect_period_ms,
+      // aedes speaks MQTT 3.1.1; the embedded broker refuses retained requests at publish time.
+      protocol_version: broker ? 4 : config.mqtt.protocol_version,
       reject_unauthorized: config.mqtt.reject_unauthorized,
       ...(login.username !== undefined && { username: login.username }),
       ...(login.password !== undefined && { password: login.password }),

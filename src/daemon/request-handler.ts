@@ -3,7 +3,9 @@
  * before the broker gets its PUBACK (see MqttLink.setIntake and the embedded broker's intake), so kill -9 at
  * any point loses no acknowledged request. In one transaction per request:
  * - a transaction id already known is not audited again: answered → its stored response is sent again
- *   (through the outbox); still pending → nothing (a redelivery after a crash);
+ *   (through the outbox); still pending → nothing (a redelivery after a crash); a request without a
+ *   transaction id that comes with the MQTT DUP flag (a redelivery) is matched to the stored request with the
+ *   same payload;
  * - a request delivered with the retain flag is refused (`request.retained`) once; its later deliveries
  *   (every reconnect) are dropped silently;
  * - an invalid request (malformed JSON, schema, speaker id, bounds) is answered `request.invalid` and its
@@ -19,7 +21,7 @@ import type { MqttLink } from '../publish/mqtt.js';
 import { AuditRequestSchema, MAX_REQUEST_BYTES, TransactionId, topicOf } from '../publish/topics.js';
 import type { Db, Sql } from '../store/db.js';
 import { enqueueOutbox } from '../store/outbox.js';
-import { findRequest, insertRequest } from '../store/requests.js';
+import { findByDigest, findRequest, insertRequest } from '../store/requests.js';
 import type { AuditService } from './audit-service.js';
 import { describeError, logField } from './audit-service.js';
 import { SPEAKER_ID, type DaemonConfig } from './config.js';
@@ -151,7 +153,8 @@ export class RequestHandler {
     );
     if (viaBroker) return;
     this.ready = this.d.link.client
-      .subscribeAsync(this.topic, { qos: 1 })
+      // MQTT 5: retain-as-published, so a retained request keeps its flag (and is refused) on live delivery too.
+      .subscribeAsync(this.topic, { qos: 1, ...(this.d.link.protocolVersion === 5 && { rap: true }) })
       .then(() => undefined)
       .catch((err: Error) => {
         this.d.log.warn({ err: err.message, topic: this.topic }, 'subscribe failed');
@@ -185,8 +188,21 @@ export class RequestHandler {
     let key: string | undefined = anonymous ? undefined : transactionKey(job.transaction);
     if (anonymous && meta.retain)
       key = `retained-${createHash('sha256').update(payload).digest('hex').slice(0, 32)}`;
+    // A valid request without a transaction id gets a generated one; its payload digest is stored so that a
+    // redelivery of it (MQTT DUP flag: the broker re-sends an unacknowledged message after a crash) is
+    // recognised as the same request instead of being audited again.
+    const digest =
+      invalid === undefined && transactionOf(payload) === null
+        ? createHash('sha256').update(payload).digest('hex')
+        : undefined;
     const reason = invalid ?? (meta.retain ? new RetainedRequestError() : undefined);
-    return this.accept(job, key, { reason, anonymous, retain: meta.retain ?? false, bounded: true });
+    return this.accept(job, key, {
+      reason,
+      anonymous,
+      retain: meta.retain ?? false,
+      bounded: true,
+      ...(digest !== undefined && { digest, dup: meta.dup ?? false }),
+    });
   }
 
   /** Store a claimed spool folder as a request (always accepted: the folder is already durable on disk). */
@@ -229,14 +245,26 @@ export class RequestHandler {
   private async accept(
     job: AuditJob,
     key: string | undefined,
-    o: { reason?: unknown; anonymous: boolean; retain: boolean; bounded: boolean },
+    o: {
+      reason?: unknown;
+      anonymous: boolean;
+      retain: boolean;
+      bounded: boolean;
+      /** Payload SHA-256 of a request without a transaction id, and whether it came with the DUP flag. */
+      digest?: string;
+      dup?: boolean;
+    },
   ): Promise<IntakeOutcome> {
     const { db, service, queue, log } = this.d;
     const tlog = logField(o.anonymous ? null : job.transaction);
     let outcome: IntakeOutcome;
     try {
       outcome = await db.transaction(async (tx) => {
-        const prior = key === undefined ? undefined : await findRequest(tx, key);
+        let prior = key === undefined ? undefined : await findRequest(tx, key);
+        if (!prior && o.digest !== undefined && o.dup) {
+          prior = await findByDigest(tx, o.digest);
+          if (prior) key = prior.key;
+        }
         if (prior) {
           if (o.retain) return 'retained-repeat';
           if (prior.state === 'pending') return 'duplicate-pending';
@@ -263,6 +291,7 @@ export class RequestHandler {
           speaker: job.speaker,
           input: job.input,
           receivedAt: job.requestedAt,
+          ...(o.digest !== undefined && { payloadSha256: o.digest }),
         });
         return 'queued';
       });

@@ -27,6 +27,8 @@ export interface MqttSettings {
   reject_unauthorized?: boolean;
   keepalive?: number;
   reconnect_period_ms?: number;
+  /** 4 (MQTT 3.1.1, default) or 5. */
+  protocol_version?: 4 | 5;
 }
 
 /** Publish options: QoS (default 1) and retain (default false). */
@@ -50,6 +52,8 @@ export type IntakeHandler = (payload: Buffer, packet: IPublishPacket) => Promise
 export class MqttLink {
   readonly client: MqttClient;
   readonly base: string;
+  /** The MQTT version spoken (4 = 3.1.1). */
+  readonly protocolVersion: 4 | 5;
   private stats = { published: 0, received: 0, reconnects: 0 };
   private readonly intakes = new Map<string, IntakeHandler>();
   private intakeReady!: () => void;
@@ -75,6 +79,12 @@ export class MqttLink {
         retain: true,
       },
     };
+    if (s.protocol_version === 5) {
+      opts.protocolVersion = 5;
+      // MQTT 5 ends a session at disconnect unless it has an expiry: keep it (the broker queues requests).
+      opts.properties = { sessionExpiryInterval: 0xffffffff };
+    }
+    this.protocolVersion = s.protocol_version ?? 4;
     if (s.username !== undefined) opts.username = s.username;
     if (s.password !== undefined) opts.password = s.password;
     if (s.ca) opts.ca = readFileSync(s.ca);

@@ -131,6 +131,13 @@ export const MIGRATIONS: Migration[] = [
           CREATE INDEX requests_pending ON requests (state, seq);
           CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);`,
   },
+  {
+    // The payload digest of requests that came without a transaction id: a redelivery (MQTT DUP flag) of one
+    // is recognised by it (src/daemon/request-handler.ts).
+    name: '005-request-digest',
+    sql: `ALTER TABLE requests ADD COLUMN payload_sha256 TEXT;
+          CREATE INDEX requests_digest ON requests (payload_sha256, seq) WHERE payload_sha256 IS NOT NULL;`,
+  },
 ];
 
 type Param = string | number | bigint | Buffer | Uint8Array | null;

@@ -34,10 +34,11 @@ interface Row extends Omit<StoredRequest, 'key' | 'transaction' | 'input'> {
   transaction_id: string;
   transaction_json: string;
   input: string;
+  payload_sha256: string | null;
 }
 
 function fromRow(r: Row): StoredRequest {
-  const { transaction_id, transaction_json, input, ...rest } = r;
+  const { transaction_id, transaction_json, input, payload_sha256: _digest, ...rest } = r;
   return {
     ...rest,
     key: transaction_id,
@@ -54,6 +55,8 @@ export interface RequestInsert {
   speaker: string | null;
   input: unknown;
   receivedAt: string;
+  /** SHA-256 (hex) of the payload of a request without a transaction id (see {@link findByDigest}). */
+  payloadSha256?: string;
 }
 
 /**
@@ -63,9 +66,18 @@ export interface RequestInsert {
  */
 export async function insertRequest(db: Sql, r: RequestInsert): Promise<number> {
   const { lastID } = await db.run(
-    `INSERT INTO requests (transaction_id, transaction_json, source, speaker, input, state, received_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
-    [r.key, JSON.stringify(r.transaction), r.source, r.speaker, JSON.stringify(r.input), r.receivedAt],
+    `INSERT INTO requests (transaction_id, transaction_json, source, speaker, input, state, received_at,
+       payload_sha256)
+     VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+    [
+      r.key,
+      JSON.stringify(r.transaction),
+      r.source,
+      r.speaker,
+      JSON.stringify(r.input),
+      r.receivedAt,
+      r.payloadSha256 ?? null,
+    ],
   );
   return lastID;
 }
@@ -101,6 +113,14 @@ export async function answerRequest(
 /** The request with this transaction key, if any. */
 export async function findRequest(db: Sql, key: string): Promise<StoredRequest | undefined> {
   const row = await db.get<Row>('SELECT * FROM requests WHERE transaction_id = ?', [key]);
+  return row && fromRow(row);
+}
+
+/** The latest request stored without a transaction id whose payload had this SHA-256 (hex), if any. */
+export async function findByDigest(db: Sql, payloadSha256: string): Promise<StoredRequest | undefined> {
+  const row = await db.get<Row>('SELECT * FROM requests WHERE payload_sha256 = ? ORDER BY seq DESC LIMIT 1', [
+    payloadSha256,
+  ]);
   return row && fromRow(row);
 }
 
