@@ -8,23 +8,16 @@
  *
  *   node --import=tsx bench/chaos.ts [requests] [seed] [mosquitto|embedded|both]
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { DEFAULT_ATTACK, DEFAULT_MODEL } from '../src/daemon/config.js';
-import { readSplit, readUtterances, speakersOfGroup } from '../src/dataset/index.js';
-import { projectRoot, speechoceanDir } from '../src/paths.js';
+import { projectRoot } from '../src/paths.js';
+import { benchMember } from './lib/clips.js';
 import { runChaos, type ChaosOptions } from '../test/helpers/chaos.js';
 
 const requests = Number(process.argv[2] ?? 200);
 const seed = Number(process.argv[3] ?? 20261130);
 const which = process.argv[4] ?? 'both';
-const data = speechoceanDir();
-if (!data) throw new Error('bench/chaos: speechocean762 not found (set SLMIA_DATA_DIR)');
-const member = speakersOfGroup(
-  await readSplit(join(data, 'splits', 'five-way.tsv')),
-  await readUtterances(data),
-  'target-member',
-).find((s) => s.speaker === 'SPEAKER0111');
-if (!member) throw new Error('bench/chaos: SPEAKER0111 not in the split');
+const member = await benchMember('bench/chaos');
 const base: Omit<ChaosOptions, 'broker' | 'seed'> = {
   model: resolve(projectRoot, DEFAULT_MODEL),
   attack: resolve(projectRoot, DEFAULT_ATTACK),

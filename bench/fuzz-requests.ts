@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { parseConfig } from '../src/daemon/config.js';
-import { startDaemon, type Daemon } from '../src/daemon/controller.js';
+import { startDaemon } from '../src/daemon/controller.js';
 import { createLogger } from '../src/daemon/logger.js';
-import { readSplit, readUtterances, speakersOfGroup } from '../src/dataset/index.js';
-import { projectRoot, speechoceanDir } from '../src/paths.js';
+import { projectRoot } from '../src/paths.js';
+import { benchMember } from './lib/clips.js';
 import { configFile, configTarget } from '../test/helpers/config-fuzz.js';
 import { makeFakeRecorder } from '../test/helpers/fake-recorder.js';
 import { fuzz, type FuzzReport } from '../test/helpers/fuzz.js';
@@ -26,14 +26,7 @@ import { intakeTarget, liveTarget, requestPayload } from '../test/helpers/reques
 
 const n = Number(process.argv[2] ?? 10_000);
 const seed = Number(process.argv[3] ?? 20261130);
-const data = speechoceanDir();
-if (!data) throw new Error('bench/fuzz-requests: speechocean762 not found (set SLMIA_DATA_DIR)');
-const member = speakersOfGroup(
-  await readSplit(join(data, 'splits', 'five-way.tsv')),
-  await readUtterances(data),
-  'target-member',
-).find((s) => s.speaker === 'SPEAKER0111');
-if (!member) throw new Error('bench/fuzz-requests: SPEAKER0111 not in the split');
+const member = await benchMember('bench/fuzz-requests');
 const paths = [...member.train.slice(0, 4).map((u) => u.path), `speechocean762/audio/${member.speaker}`];
 // `record` requests record from a fake `sox` that plays the member's real utterances.
 process.env.PATH = (await makeFakeRecorder(member.train.slice(0, 3).map((u) => u.path))).path;
@@ -63,7 +56,7 @@ console.error(`fuzz-requests: ${n} intake + config cases, ${n / 10} per live cam
 let stray = 0;
 process.on('unhandledRejection', () => stray++);
 
-let daemon: Daemon = await startDaemon(settings(), { log: createLogger('silent') });
+const daemon = await startDaemon(settings(), { log: createLogger('silent') });
 print(
   await fuzz({
     name: 'intake',
@@ -76,33 +69,17 @@ print(
 );
 await daemon.stop();
 
-daemon = await startDaemon(settings(), { log: createLogger('silent') });
-let client = await mqtt.connectAsync(daemon.broker?.url as string, { clientId: 'fuzz-embedded' });
-await client.subscribeAsync('slmia/bridge/response/audit', { qos: 1 });
-print(
-  await fuzz({
-    name: 'live-embedded',
-    seed: seed + 1,
-    numRuns: n / 10,
-    arbitrary: requestPayload(paths),
-    run: liveTarget(client),
-    hangMs: 10_000,
-  }),
-);
-await client.endAsync();
-await daemon.stop();
-
-if (mosquittoBin) {
-  const broker = await Mosquitto.start();
-  daemon = await startDaemon(settings({ mqtt: { url: broker.url, reconnect_period_ms: 200 } }), {
+/** A live campaign: a daemon on `url` (the embedded broker when undefined), a client publishing the cases. */
+async function live(name: string, campaignSeed: number, url?: string): Promise<void> {
+  const d = await startDaemon(settings(url ? { mqtt: { url, reconnect_period_ms: 200 } } : {}), {
     log: createLogger('silent'),
   });
-  client = await mqtt.connectAsync(broker.url, { clientId: 'fuzz-mosquitto' });
+  const client = await mqtt.connectAsync(url ?? (d.broker?.url as string), { clientId: `fuzz-${name}` });
   await client.subscribeAsync('slmia/bridge/response/audit', { qos: 1 });
   print(
     await fuzz({
-      name: 'live-mosquitto',
-      seed: seed + 2,
+      name,
+      seed: campaignSeed,
       numRuns: n / 10,
       arbitrary: requestPayload(paths),
       run: liveTarget(client),
@@ -110,7 +87,13 @@ if (mosquittoBin) {
     }),
   );
   await client.endAsync();
-  await daemon.stop();
+  await d.stop();
+}
+
+await live('live-embedded', seed + 1);
+if (mosquittoBin) {
+  const broker = await Mosquitto.start();
+  await live('live-mosquitto', seed + 2, broker.url);
   await broker.stop();
 } else console.error('fuzz-requests: mosquitto not installed, live-mosquitto skipped');
 

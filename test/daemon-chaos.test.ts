@@ -52,10 +52,13 @@ function check(t: ExecutionContext, o: ChaosOptions, r: ChaosResult): void {
     `duplicate answers ${r.extraAnswers} within the outbox window`,
   );
   t.is(r.kills, o.kills);
+  t.is(r.killsAfterAnswer, Math.floor(o.kills / 2), 'every other kill lands on an outbox flush');
   if (r.mounted) {
     t.is(r.diskFull, o.diskFull);
     t.is(r.readOnly, o.readOnly);
-    t.true(r.storeErrorAnswers >= o.diskFull + o.readOnly, 'the store faults were hit (typed store errors)');
+    // A request sent to the read-only store is always refused; one sent to the full disk may still fit in
+    // SQLite's write-ahead log.
+    t.true(r.storeErrorAnswers >= o.readOnly, 'the store faults were hit (typed store errors)');
   } else t.log('mount not permitted here: full-disk and read-only faults skipped');
 }
 

@@ -11,35 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startDaemon } from '../src/daemon/controller.js';
-import type { Auditor } from '../src/daemon/auditor.js';
-import type { GroupSpeaker } from '../src/dataset/index.js';
 import type { AuditResponse, BridgeHealth, BridgeInfo } from '../src/publish/topics.js';
 import { listAudits } from '../src/store/audits.js';
 import { Db, StoreError } from '../src/store/db.js';
-import { groupSpeakers, NO_PIPELINE, openTestAuditor, pipelineTest, testConfig } from './helpers/daemon.js';
+import { pipelineTest, testConfig, usePipelineContext, type PipelineContext } from './helpers/daemon.js';
 import { Mosquitto, mosquittoBin } from './helpers/mosquitto.js';
 import { Observer } from './helpers/mqtt-observer.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'slmia-durable-'));
 
-interface Ctx {
-  auditor: Auditor;
-  close: () => Promise<void>;
-  member: GroupSpeaker;
-}
+type Ctx = PipelineContext;
 
-test.serial.before(async (t) => {
-  if (NO_PIPELINE) return;
-  const { auditor, close } = await openTestAuditor();
-  const member = (await groupSpeakers('target-member')).find(
-    (s) => s.speaker === 'SPEAKER0111',
-  ) as GroupSpeaker;
-  t.context = { auditor, close, member };
-});
-
-test.after.always(async (t) => {
-  await (t.context as Ctx | undefined)?.close?.();
-});
+usePipelineContext();
 
 /** Mount a tmpfs of `size` at a fresh folder; undefined when this machine does not allow mounting. */
 function mountTmpfs(size: string): { dir: string; umount: () => void } | undefined {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFile, configTarget } from './helpers/config-fuzz.js';
-import { fuzz } from './helpers/fuzz.js';
+import { assertClean, fuzz } from './helpers/fuzz.js';
 
 test('fuzz: 1,000 settings files → valid settings or a typed config.invalid with exit 2, never a crash', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'slmia-fuzz-config-'));
@@ -23,11 +23,7 @@ test('fuzz: 1,000 settings files → valid settings or a typed config.invalid wi
       run: configTarget(dir),
       hangMs: 5000,
     });
-    t.log(JSON.stringify(r));
-    t.is(r.firstFailure, undefined);
-    t.is(r.crashes, 0);
-    t.is(r.hangs, 0);
-    t.is(r.cases, 1000);
+    assertClean(t, r, 1000);
     t.true(r.results >= 50, `${r.results} valid settings files`);
     t.true((r.typedErrors['config.invalid'] ?? 0) >= 300, JSON.stringify(r.typedErrors));
   } finally {

@@ -6,36 +6,25 @@
  * stored or answered from the store, and the daemon still audits a real speaker afterwards.
  */
 import mqtt from 'mqtt';
-import type { Auditor } from '../src/daemon/auditor.js';
 import { startDaemon } from '../src/daemon/controller.js';
 import type { GroupSpeaker } from '../src/dataset/index.js';
 import type { AuditResponse } from '../src/publish/topics.js';
-import { groupSpeakers, NO_PIPELINE, openTestAuditor, pipelineTest, testConfig } from './helpers/daemon.js';
+import { pipelineTest, testConfig, usePipelineContext, type PipelineContext } from './helpers/daemon.js';
 import { makeFakeRecorder } from './helpers/fake-recorder.js';
-import { fuzz } from './helpers/fuzz.js';
+import { assertClean, fuzz } from './helpers/fuzz.js';
 import { Observer } from './helpers/mqtt-observer.js';
 import { intakeTarget, liveTarget, requestPayload } from './helpers/request-fuzz.js';
 import test from 'ava';
 
-interface Ctx {
-  auditor: Auditor;
-  close: () => Promise<void>;
-  member: GroupSpeaker;
-}
+type Ctx = PipelineContext;
 
+usePipelineContext();
+
+// `record` requests record from a fake `sox` that plays the member's real utterances.
 test.serial.before(async (t) => {
-  if (NO_PIPELINE) return;
-  const { auditor, close } = await openTestAuditor();
-  const member = (await groupSpeakers('target-member')).find(
-    (s) => s.speaker === 'SPEAKER0111',
-  ) as GroupSpeaker;
-  // `record` requests record from a fake `sox` that plays the member's real utterances.
-  process.env.PATH = (await makeFakeRecorder(member.train.slice(0, 3).map((u) => u.path))).path;
-  t.context = { auditor, close, member };
-});
-
-test.after.always(async (t) => {
-  await (t.context as Ctx | undefined)?.close?.();
+  const c = t.context as Ctx | undefined;
+  if (c?.member)
+    process.env.PATH = (await makeFakeRecorder(c.member.train.slice(0, 3).map((u) => u.path))).path;
 });
 
 /** Real audio the plausible requests may name: the member's files, by absolute and data-relative path. */
@@ -65,11 +54,7 @@ pipelineTest(
         run: intakeTarget(daemon),
         hangMs: 5000,
       });
-      t.log(JSON.stringify(r));
-      t.is(r.firstFailure, undefined);
-      t.is(r.crashes, 0);
-      t.is(r.hangs, 0);
-      t.is(r.cases, 1000);
+      assertClean(t, r, 1000);
       t.true(r.results >= 50, `${r.results} valid requests stored`);
       t.true((r.typedErrors['request.invalid'] ?? 0) >= 300, JSON.stringify(r.typedErrors));
       t.deepEqual(stray, []);
@@ -97,11 +82,7 @@ pipelineTest(
         run: liveTarget(client),
         hangMs: 10_000,
       });
-      t.log(JSON.stringify(r));
-      t.is(r.firstFailure, undefined);
-      t.is(r.crashes, 0);
-      t.is(r.hangs, 0);
-      t.is(r.cases, 100);
+      assertClean(t, r, 100);
       t.true((r.typedErrors['request.invalid'] ?? 0) >= 20, JSON.stringify(r.typedErrors));
       t.true(r.results >= 5, `${r.results} verdicts`);
       // Still serving: a real audit after the fuzz.

@@ -3,8 +3,8 @@
  * canonical split from the data folder (`../shared/data` or `$SLMIA_DATA_DIR`), or, when it is absent, the
  * two speakers of the shipped demo set (demo/), so that `make bench` runs anywhere.
  */
-import { resolve } from 'node:path';
-import { readSplit, readUtterances, speakersOfGroup } from '../../src/dataset/index.js';
+import { join, resolve } from 'node:path';
+import { readSplit, readUtterances, speakersOfGroup, type GroupSpeaker } from '../../src/dataset/index.js';
 import { demoDir, speechoceanDir } from '../../src/paths.js';
 
 /** One audit's worth of audio. */
@@ -38,4 +38,21 @@ export async function benchAudits(count: number, voices = 10): Promise<BenchAudi
     const pool = pools[i % 2] as BenchAudit[];
     return pool[Math.floor(i / 2) % pool.length] as BenchAudit;
   });
+}
+
+/**
+ * A target-member speaker of the canonical split with its utterances (default SPEAKER0111, the one the daemon
+ * tests use).
+ * @throws Error when speechocean762 or the speaker is missing (`who` names the bench in the message)
+ */
+export async function benchMember(who: string, speaker = 'SPEAKER0111'): Promise<GroupSpeaker> {
+  const data = speechoceanDir();
+  if (!data) throw new Error(`${who}: speechocean762 not found (set SLMIA_DATA_DIR)`);
+  const member = speakersOfGroup(
+    await readSplit(join(data, 'splits', 'five-way.tsv')),
+    await readUtterances(data),
+    'target-member',
+  ).find((s) => s.speaker === speaker);
+  if (!member) throw new Error(`${who}: ${speaker} is not a target member of the split`);
+  return member;
 }

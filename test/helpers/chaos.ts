@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
+import { seededRng } from '../../src/attack/rng.js';
 import type { AuditResponse } from '../../src/publish/topics.js';
 import { Db } from '../../src/store/db.js';
 import { spawnDaemon, type DaemonProcess } from './daemon-process.js';
@@ -91,18 +92,6 @@ export interface ChaosResult {
   logTail?: string[];
 }
 
-/** Small seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Mount a tmpfs at `dir` (root only); false when not permitted (then disk faults are skipped). */
@@ -116,7 +105,7 @@ function mountTmpfs(dir: string, size: string): boolean {
 
 /** Run the chaos scenario; everything it starts is stopped (and unmounted) before it resolves. */
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
-  const rand = rng(o.seed);
+  const rand = seededRng(o.seed);
   const say = o.log ?? (() => undefined);
   const t0 = Date.now();
   const faultMs = o.faultMs ?? 2000;
@@ -187,7 +176,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const finals = new Map<string, AuditResponse[]>();
   const storeErrors = new Map<string, number>();
   const lastSent = new Map<string, number>();
-  let lastAnswerAt = 0;
+  /** The daemon to SIGKILL as soon as the next answer arrives (an outbox-flush kill). */
+  let killOnAnswer: DaemonProcess | undefined;
   const onAnswer = (_topic: string, buf: Buffer): void => {
     let a: AuditResponse;
     try {
@@ -196,7 +186,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       return;
     }
     const k = String(a.transaction);
-    lastAnswerAt = Date.now();
+    if (killOnAnswer?.alive) {
+      killOnAnswer.proc.kill('SIGKILL');
+      killOnAnswer = undefined;
+    }
     if (a.status === 'error' && a.code.startsWith('store.')) {
       storeErrors.set(k, (storeErrors.get(k) ?? 0) + 1);
       r.storeErrorAnswers++;
@@ -263,24 +256,33 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const fulls = mounted ? at(o.diskFull) : [];
   const readOnlys = mounted ? at(o.readOnly) : [];
   try {
-    for (let i = 0; i < o.requests; i++) {
+    /** Send request `i` (over MQTT, or every `spoolEvery`-th through the spool folder). */
+    const send = (i: number, viaSpool = o.spoolEvery > 0 && i % o.spoolEvery === o.spoolEvery - 1): void => {
       const tx = `chaos-${o.seed}-${i}`;
-      const spool = o.spoolEvery > 0 && i % o.spoolEvery === o.spoolEvery - 1;
-      requests.set(tx, { spool });
-      if (spool) {
+      requests.set(tx, { spool: viaSpool });
+      if (viaSpool) {
         writeSpool(tx, i);
         r.viaSpool++;
       } else publish(tx);
+    };
+    for (let i = 0; i < o.requests; i++) {
+      send(i);
       await sleep(o.gapMs * (0.5 + rand()));
       resend();
       while (kills[0] !== undefined && kills[0] <= i) {
         kills.shift();
         if (r.kills % 2 === 1) {
-          // During an outbox flush (every other kill): right after an answer came in.
-          const seen = lastAnswerAt;
-          const end = Date.now() + 5000;
-          while (lastAnswerAt === seen && Date.now() < end) await sleep(2);
-          if (lastAnswerAt !== seen) r.killsAfterAnswer++;
+          // During an outbox flush (every other kill): SIGKILL from the answer handler, the moment an answer
+          // arrives (the daemon is publishing the rest of that audit's messages). When every request is
+          // answered already, the next one is sent so that an answer comes.
+          killOnAnswer = daemon;
+          const end = Date.now() + 20_000;
+          while (killOnAnswer && Date.now() < end) {
+            if (i + 1 < o.requests && [...requests.keys()].every((tx) => finals.has(tx))) send(++i, false);
+            await sleep(50);
+          }
+          if (!killOnAnswer) r.killsAfterAnswer++;
+          killOnAnswer = undefined;
         } else await sleep(rand() * 800);
         await kill();
         r.kills++;
@@ -302,13 +304,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=1000']);
         say(`disk full #${r.diskFull + 1} after request ${i}`);
         await sleep(faultMs / 2);
-        const j = ++i;
-        if (j < o.requests) {
-          // A request arrives while the disk is full.
-          const tx2 = `chaos-${o.seed}-${j}`;
-          requests.set(tx2, { spool: false });
-          publish(tx2);
-        }
+        if (i + 1 < o.requests) send(++i, false); // a request arrives while the disk is full
         await sleep(faultMs / 2);
         rmSync(filler, { force: true });
         r.diskFull++;
@@ -320,12 +316,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (ro.status !== 0) throw new Error(`chaos: remount ro failed: ${ro.stderr?.toString()}`);
         await start();
         say(`read-only store #${r.readOnly + 1} after request ${i}`);
-        const j = ++i;
-        if (j < o.requests) {
-          const tx2 = `chaos-${o.seed}-${j}`;
-          requests.set(tx2, { spool: false });
-          publish(tx2);
-        }
+        if (i + 1 < o.requests) send(++i, false); // a request to the read-only store
         await sleep(faultMs);
         const rw = spawnSync('mount', ['-o', 'remount,rw', mnt]);
         if (rw.status !== 0) throw new Error(`chaos: remount rw failed: ${rw.stderr?.toString()}`);

@@ -91,3 +91,26 @@ export function testConfig(over: DaemonConfigInput = {}): DaemonConfig {
     {},
   );
 }
+
+/** What the daemon test files share: the opened pipeline and a real member speaker of the target model. */
+export interface PipelineContext {
+  auditor: Auditor;
+  close: () => Promise<void>;
+  member: GroupSpeaker;
+}
+
+/**
+ * Register the shared set-up of a daemon test file: the pipeline opened once (`test.serial.before`) with the
+ * target member `speaker`, closed after all tests. Read it in a test as `t.context as PipelineContext`.
+ */
+export function usePipelineContext(speaker = 'SPEAKER0111'): void {
+  test.serial.before(async (t) => {
+    if (NO_PIPELINE) return;
+    const { auditor, close } = await openTestAuditor();
+    const member = (await groupSpeakers('target-member')).find((s) => s.speaker === speaker) as GroupSpeaker;
+    t.context = { auditor, close, member } satisfies PipelineContext;
+  });
+  test.after.always(async (t) => {
+    await (t.context as PipelineContext | undefined)?.close?.();
+  });
+}

@@ -5,6 +5,7 @@
  * `SlmiaError` with a code), a crash (anything else thrown, or a result that fails its own check) or a hang
  * (a case slower than `hangMs`). The run is seeded and reproducible; `fc.check` shrinks the first crash.
  */
+import type { ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { SlmiaError } from '../../src/errors.js';
 
@@ -89,4 +90,13 @@ export async function fuzz<T>(o: FuzzOptions<T>): Promise<FuzzReport> {
     report.firstFailure = `${JSON.stringify(details.counterexample)?.slice(0, 400)}: ${why.slice(0, 400)}`;
   }
   return report;
+}
+
+/** Assert a clean campaign in a test: all `cases` ran, no crash, no hang, no failure (the report is logged). */
+export function assertClean(t: ExecutionContext, r: FuzzReport, cases: number): void {
+  t.log(JSON.stringify(r));
+  t.is(r.firstFailure, undefined);
+  t.is(r.crashes, 0);
+  t.is(r.hangs, 0);
+  t.is(r.cases, cases);
 }
