@@ -62,6 +62,8 @@ bench: build
 	set -o pipefail; node --import=tsx bench/floor-vad.ts
 	set -o pipefail; node --import=tsx bench/fuzz-audio.ts 10000 20261130
 	set -o pipefail; node --import=tsx bench/request-rss.ts
+	set -o pipefail; node --import=tsx bench/fuzz-requests.ts 10000 20261130
+	set -o pipefail; node --import=tsx bench/chaos.ts 200 20261130
 
 # Regenerate the tiny test model (needs python3-torch: `make models-deps`).
 fixture:
