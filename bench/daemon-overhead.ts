@@ -105,38 +105,47 @@ const start = (spinning: boolean): Promise<BenchDaemon> =>
 const daemons = { daemon: await start(false), 'daemon-spin': await start(true) };
 
 let seq = 0;
-const runOrt = (name: keyof typeof sessions, i: number) => async (): Promise<number> => {
+/** One measurement: [wall ms, CPU ms of every thread of the process doing the work]. */
+type Sample = [number, number];
+const runOrt = (name: keyof typeof sessions, i: number) => async (): Promise<Sample> => {
+  const c = process.cpuUsage();
   const s = performance.now();
   for (const x of inputs[i] as ort.Tensor[]) await sessions[name].run({ [m.input.name]: x });
-  return performance.now() - s;
+  const wall = performance.now() - s;
+  const cpu = process.cpuUsage(c);
+  return [wall, (cpu.user + cpu.system) / 1000];
 };
-const runDaemon = (name: keyof typeof daemons, i: number) => async (): Promise<number> => {
+const runDaemon = (name: keyof typeof daemons, i: number) => async (): Promise<Sample> => {
   const a = audits[i] as (typeof audits)[number];
   const transaction = `${name}-${seq++}`;
-  const { ms, response } = await daemons[name].audit({ transaction, speaker: a.speaker, files: a.files });
+  const d = daemons[name];
+  const c = d.cpuMs();
+  const { ms, response } = await d.audit({ transaction, speaker: a.speaker, files: a.files });
+  const cpu = d.cpuMs() - c;
   if (response.status !== 'ok') throw new Error(`${transaction}: ${response.error}`);
-  return ms;
+  return [ms, cpu];
 };
 
-/** `n` paired rounds; round r audits audits[r % 10] in every arm, in an order that reverses every round. */
+/**
+ * `n` paired rounds; round r audits audits[r % 10] in every arm, in an order that reverses every round. Wall ms
+ * per arm, and CPU ms under `cpu:<arm>`.
+ */
 async function measure(n: number): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = {
-    ort: [],
-    'ort-arena': [],
-    'ort-default': [],
-    daemon: [],
-    'daemon-spin': [],
-  };
+  const out: Record<string, number[]> = {};
   for (let r = 0; r < n; r++) {
     const i = r % audits.length;
-    const arms: [string, () => Promise<number>][] = [
+    const arms: [string, () => Promise<Sample>][] = [
       ['ort', runOrt('ort', i)],
       ['daemon', runDaemon('daemon', i)],
       ['ort-arena', runOrt('ort-arena', i)],
       ['ort-default', runOrt('ort-default', i)],
       ['daemon-spin', runDaemon('daemon-spin', i)],
     ];
-    for (const [name, run] of r % 2 === 0 ? arms : arms.reverse()) out[name]?.push(await run());
+    for (const [name, run] of r % 2 === 0 ? arms : arms.reverse()) {
+      const [wall, cpu] = await run();
+      (out[name] ??= []).push(wall);
+      (out[`cpu:${name}`] ??= []).push(cpu);
+    }
   }
   return out;
 }
@@ -165,6 +174,8 @@ for (const busy of [false, true]) {
 }
 for (const d of Object.values(daemons)) await d.stop();
 
+const s = (xs: number[]): string => fmt(summarize(xs));
+const r = (a: number[], b: number[]): string => fmt(summarize(ratios(a, b)), 2, '×');
 const lines = [
   `Model \`${DEFAULT_MODEL}\`, attack \`${DEFAULT_ATTACK}\`, clips from ${clipSource}; ${audits.length} audits of 10 utterances (10 voices, ${inputs[0]?.length ?? 0} query each) cycled, ${rounds} paired rounds per condition after ${WARMUP} warm-up rounds, ${cpus().length} CPUs; daemon environment ${JSON.stringify(unitEnv)}.`,
   '',
@@ -175,9 +186,16 @@ const lines = [
     const best = d('ort').map((x, i) =>
       Math.min(x, d('ort-arena')[i] as number, d('ort-default')[i] as number),
     );
-    const s = (xs: number[]): string => fmt(summarize(xs));
-    const r = (a: number[], b: number[]): string => fmt(summarize(ratios(a, b)), 2, '×');
     return `| ${label} (${load}) | ${s(d('ort'))} | ${s(d('ort-arena'))} | ${s(d('ort-default'))} | ${s(d('daemon'))} | ${s(d('daemon-spin'))} | **${r(d('daemon'), d('ort'))}** | ${r(d('daemon'), best)} | ${r(d('daemon-spin'), d('daemon'))} |`;
+  }),
+  '',
+  'CPU time (all threads of the process doing the work: the bench process for the pure arms, the daemon for its arms; a steadier figure than wall time on a shared machine):',
+  '',
+  '| condition | ort CPU ms | ort-arena CPU ms | daemon CPU ms | daemon-spin CPU ms | **daemon / ort (CPU)** | daemon / ort-arena (CPU) |',
+  '|---|---|---|---|---|---|---|',
+  ...results.map(({ label, data }) => {
+    const c = (k: string): number[] => data[`cpu:${k}`] as number[];
+    return `| ${label} | ${s(c('ort'))} | ${s(c('ort-arena'))} | ${s(c('daemon'))} | ${s(c('daemon-spin'))} | **${r(c('daemon'), c('ort'))}** | ${r(c('daemon'), c('ort-arena'))} |`;
   }),
   '',
   ...results.map((r) => `- daemon stage medians, ${r.label} (ms): ${r.stages}`),

@@ -93,7 +93,10 @@ sqlite3_addon() {
   fi
   local src=$WORK/sqlite3-$arch out
   out=$src/build/Release/node_sqlite3.node
-  if [ ! -f "$out" ] || [ "$ROOT/node_modules/sqlite3/package.json" -nt "$out" ] || [ "$0" -nt "$out" ]; then
+  # Rebuilt when sqlite3 is upgraded or the toolchain changes (the stamp names it; round 1 used Debian 12's).
+  local toolchain=debian11-aarch64-gcc10
+  if [ ! -f "$out" ] || [ "$ROOT/node_modules/sqlite3/package.json" -nt "$out" ] ||
+    [ "$(cat "$src/.toolchain" 2>/dev/null)" != "$toolchain" ]; then
     bullseye_build_root
     local nd host_nd
     nd=$(node_dir "$arch")
@@ -121,6 +124,7 @@ EOF
       tail -30 "$WORK/sqlite3-$arch.log" >&2
       die "sqlite3 cross-compile failed (log: $WORK/sqlite3-$arch.log)"
     }
+    echo "$toolchain" >"$src/.toolchain"
   fi
   elf_machine "$out" | grep -q AArch64 || die "$out is not an aarch64 ELF"
   echo "$out"

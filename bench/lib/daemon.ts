@@ -4,7 +4,7 @@
  * integration. Memory is read from /proc (VmRSS now, VmHWM = peak).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,8 @@ export interface BenchDaemon {
   rssMb(): number;
   /** Peak resident set size so far, MB (VmHWM). */
   peakMb(): number;
+  /** CPU time of all the daemon's threads so far, ms (sum of /proc/<pid>/task/<tid>/schedstat; ns resolution). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -146,6 +148,17 @@ export async function startBenchDaemon(o: BenchDaemonOptions = {}): Promise<Benc
     },
     rssMb: () => procStatusMb(pid, 'VmRSS'),
     peakMb: () => procStatusMb(pid, 'VmHWM'),
+    cpuMs: () => {
+      let ns = 0;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        } catch {
+          // a thread that ended meanwhile
+        }
+      }
+      return ns / 1e6;
+    },
     async stop() {
       await client.endAsync();
       if (proc.exitCode !== null) return;

@@ -1,8 +1,8 @@
 /**
- * Paired, interleaved measurements for a noisy shared machine: every round runs each arm once (the order
- * alternates between rounds, so neither arm always runs first), and ratios are taken within a round, so a
- * slow stretch of the machine slows both sides of a ratio alike. Summaries are median with min–max and the
- * interquartile range.
+ * Helpers of the paired, interleaved measurements for a noisy shared machine: the benches run every arm once
+ * per round (the order alternating between rounds, so neither arm always runs first) and take ratios within a
+ * round, so a slow stretch of the machine slows both sides of a ratio alike. Summaries are median with min–max
+ * and the interquartile range.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -41,24 +41,6 @@ export function fmtIqr(s: Summary, digits = 2): string {
   return `${s.median.toFixed(digits)} (IQR ${s.p25.toFixed(digits)}–${s.p75.toFixed(digits)})`;
 }
 
-/**
- * Run `rounds` rounds of every arm, interleaved: round r runs the arms in order, reversed on odd rounds.
- * @param arms name → one measurement (returns the measured value, e.g. milliseconds)
- * @returns name → the values, one per round, in round order (so index i of two arms is a pair)
- */
-export async function pairedRounds(
-  arms: Record<string, () => Promise<number>>,
-  rounds: number,
-): Promise<Record<string, number[]>> {
-  const names = Object.keys(arms);
-  const out: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (const name of r % 2 === 0 ? names : [...names].reverse())
-      (out[name] as number[]).push(await (arms[name] as () => Promise<number>)());
-  }
-  return out;
-}
-
 /** Per-round ratios a[i] / b[i]. */
 export function ratios(a: number[], b: number[]): number[] {
   return a.map((x, i) => x / (b[i] as number));
@@ -82,11 +64,4 @@ export async function withBusyCore<T>(fn: () => Promise<T>): Promise<T> {
 /** The 1-minute load average, for the record of each measurement. */
 export function load1(): string {
   return (loadavg()[0] as number).toFixed(1);
-}
-
-/** Wall milliseconds of `fn`. */
-export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
 }
