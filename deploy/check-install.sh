@@ -131,8 +131,10 @@ if in_chroot test -f "$model" && in_chroot test -f "$attack"; then
     mkdir -p "$spool/SPEAKER0005"
     cp "$spk_dir"/* "$spool/SPEAKER0005/"
     in_chroot chown -R slmia:slmia /var/lib/slmia/spool
-    echo '{"transaction":"install-check-1"}' >"$spool/SPEAKER0005/.ready"
-    in_chroot chown slmia:slmia /var/lib/slmia/spool/SPEAKER0005/.ready
+    # The marker appears whole and already owned by slmia: the daemon claims the folder the moment it sees it.
+    echo '{"transaction":"install-check-1"}' >"$spool/SPEAKER0005/.ready.tmp"
+    in_chroot chown slmia:slmia /var/lib/slmia/spool/SPEAKER0005/.ready.tmp
+    mv "$spool/SPEAKER0005/.ready.tmp" "$spool/SPEAKER0005/.ready"
     for _ in $(seq 1 240); do
       as_slmia /opt/slmia/slmia history --db /var/lib/slmia/slmia.db --json --transaction install-check-1 \
         >"$ROOT/build/dist/history-check.json" 2>/dev/null && [ -s "$ROOT/build/dist/history-check.json" ] && break

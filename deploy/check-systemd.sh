@@ -130,8 +130,10 @@ mkdir -p "$spool/$spk.tmp"
 cp "$ROOT/demo/speechocean762/audio/$spk"/*.flac "$spool/$spk.tmp/"
 in_ct chown -R slmia:slmia "/var/lib/slmia/spool/$spk.tmp"
 mv "$spool/$spk.tmp" "$spool/$spk"
-echo '{"transaction":"systemd-check-1"}' >"$spool/$spk/.ready"
-in_ct chown slmia:slmia "/var/lib/slmia/spool/$spk/.ready"
+# The marker appears whole and already owned by slmia: the service claims the folder the moment it sees it.
+echo '{"transaction":"systemd-check-1"}' >"$spool/$spk/.ready.tmp"
+in_ct chown slmia:slmia "/var/lib/slmia/spool/$spk/.ready.tmp"
+mv "$spool/$spk/.ready.tmp" "$spool/$spk/.ready"
 hist=
 for _ in $(seq 1 120); do
   hist=$(in_ct setpriv --reuid=slmia --regid=slmia --init-groups /opt/slmia/slmia history --db /var/lib/slmia/slmia.db \
