@@ -15,10 +15,10 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_ATTACK, DEFAULT_MODEL } from '../src/daemon/config.js';
 import { readSplit, readUtterances, speakersOfGroup } from '../src/dataset/index.js';
 import { demoDir, projectRoot } from '../src/paths.js';
+import { option } from './lib/args.js';
 import { fmt, load1, ratios, summarize } from './lib/paired.js';
 
-const args = process.argv.slice(2);
-const rounds = Number(args[args.indexOf('--rounds') + 1] || 15);
+const rounds = Number(option('--rounds', '15'));
 const cli = join(projectRoot, 'dist', 'cli.js');
 if (!existsSync(cli)) throw new Error('bench/cli-startup: run `make build` first');
 if (!existsSync('/usr/bin/time')) throw new Error('bench/cli-startup: needs GNU time (/usr/bin/time)');

@@ -22,15 +22,11 @@ import { DEFAULT_ATTACK, DEFAULT_MODEL } from '../src/daemon/config.js';
 import { projectRoot, speechoceanDir } from '../src/paths.js';
 import { Mosquitto } from '../test/helpers/mosquitto.js';
 import { benchAudits, clipSource } from './lib/clips.js';
+import { option } from './lib/args.js';
 import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemon.js';
 import { fmtIqr, load1, ratios, summarize } from './lib/paired.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? (args[i + 1] as string) : dflt;
-};
-const N = Number(arg('--audits', '500'));
+const N = Number(option('--audits', '500'));
 const unit = unitEnvironment();
 
 /** A memory setting under test: daemon settings and environment on top of the unit's. */
@@ -62,7 +58,7 @@ const VARIANTS: Record<string, Variant> = {
   },
   external: { label: 'unit, external broker (Mosquitto): aedes never loaded', external: true },
 };
-const chosen = arg('--variants', 'unit').split(',');
+const chosen = option('--variants', 'unit').split(',');
 for (const v of chosen) if (!VARIANTS[v]) throw new Error(`bench/daemon-memory: unknown variant ${v}`);
 
 const envOf = (v: Variant): Record<string, string> => ({ ...unit, ...v.env });
@@ -121,7 +117,7 @@ const lines = [
 ];
 
 // ---- cold: first start that embeds the reference bank ----
-if (!args.includes('--no-cold')) {
+if (!process.argv.includes('--no-cold')) {
   const data = speechoceanDir();
   if (!data)
     lines.push('', 'Cold start: skipped (needs the speechocean762 data folder for the reference speakers).');

@@ -28,6 +28,7 @@ import { clipToVoices } from '../src/features/index.js';
 import { runFrontend } from '../src/frontend/index.js';
 import { readManifest, sessionOptions } from '../src/model/index.js';
 import { projectRoot } from '../src/paths.js';
+import { option } from './lib/args.js';
 import { benchAudits, clipSource } from './lib/clips.js';
 import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemon.js';
 import { fmt, load1, ratios, summarize, withBusyCore } from './lib/paired.js';
@@ -47,8 +48,7 @@ if (
   process.exit(r.status ?? 1);
 }
 
-const args = process.argv.slice(2);
-const rounds = Number(args[args.indexOf('--rounds') + 1] || 20);
+const rounds = Number(option('--rounds', '20'));
 const WARMUP = 4;
 
 const modelPath = resolve(projectRoot, DEFAULT_MODEL);

@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../src/daemon/config.js';
 import { projectRoot } from '../src/paths.js';
+import { option } from './lib/args.js';
 import { fmtIqr, load1, ratios, summarize } from './lib/paired.js';
 
 interface Variant {
@@ -63,8 +64,7 @@ if (process.argv[2] === '--child') {
     process.send?.({ ms: performance.now() - t, rss: rss() });
   });
 } else {
-  const args = process.argv.slice(2);
-  const rounds = Number(args[args.indexOf('--rounds') + 1] || 120);
+  const rounds = Number(option('--rounds', '120'));
   // Fixed pseudo-random batch sizes 2..20 (LCG), and a 64 after the first fifth.
   let seed = 12345;
   const batches = Array.from({ length: rounds }, (_, i) => {

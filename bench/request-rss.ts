@@ -16,14 +16,10 @@ import { DEFAULT_MODEL, type DaemonConfigInput } from '../src/daemon/config.js';
 import { readUtterances, type Utterance } from '../src/dataset/index.js';
 import { readManifest } from '../src/model/index.js';
 import { projectRoot, speechoceanDir } from '../src/paths.js';
+import { option } from './lib/args.js';
 import { startBenchDaemon, unitEnvironment } from './lib/daemon.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? (args[i + 1] as string) : dflt;
-};
-const N = Number(arg('--files', '2000'));
+const N = Number(option('--files', '2000'));
 const data = speechoceanDir();
 if (!data) throw new Error('bench/request-rss: speechocean762 not found (set SLMIA_DATA_DIR)');
 const utts = await readUtterances(data);

@@ -14,12 +14,12 @@
 import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { option } from './lib/args.js';
 import { benchAudits, clipSource } from './lib/clips.js';
 import { startBenchDaemon, unitEnvironment, type BenchDaemon } from './lib/daemon.js';
 import { fmt, load1, summarize } from './lib/paired.js';
 
-const args = process.argv.slice(2);
-const rounds = Number(args[args.indexOf('--rounds') + 1] || 12);
+const rounds = Number(option('--rounds', '12'));
 const audits = await benchAudits(10);
 const totalMs = new Map<string, number>();
 const responses = new Map<string, (t: number) => void>();
