@@ -18,7 +18,13 @@ dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 	chmod +x dist/cli.js
 
-build: dist/cli.js
+# The project's own WebAssembly (AssemblyScript sources src/**/*.as.ts, see src/frontend/fbank.as.ts): the fbank's
+# per-frame loop, importing PFFFT's memory and FFT.
+dist/frontend/fbank.wasm: deps src/frontend/fbank.as.ts
+	@mkdir -p dist/frontend
+	$(NODE_BIN)/asc src/frontend/fbank.as.ts -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort=
+
+build: dist/cli.js dist/frontend/fbank.wasm
 
 test: build
 	$(NODE_BIN)/ava
@@ -96,7 +102,7 @@ models-smoke: build
 # Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
 # systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
 .PHONY: dist dist-check install-check systemd-check
-dist: deps
+dist: deps dist/frontend/fbank.wasm
 	deploy/build-dist.sh
 
 # Run the arm64 build under qemu-user on a Debian 11 (glibc 2.31) arm64 root and require the x64 build's answers

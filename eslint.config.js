@@ -3,7 +3,10 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'models/', '.work/', 'coverage/', 'build/'] },
+  {
+    // src/**/*.as.ts: AssemblyScript (compiled to WebAssembly by asc, typed by its own standard library).
+    ignores: ['dist/', 'node_modules/', 'models/', '.work/', 'coverage/', 'build/', 'src/**/*.as.ts'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

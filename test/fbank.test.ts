@@ -2,7 +2,13 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeAudioFile } from '../src/audio/index.js';
-import { fbankFrameCount, fbankReady, kaldiFbank, setFbankFft } from '../src/frontend/index.js';
+import {
+  fbankFrameCount,
+  fbankReady,
+  fbankRedoneFrames,
+  kaldiFbank,
+  setFbankFft,
+} from '../src/frontend/index.js';
 import { projectRoot } from '../src/paths.js';
 import { goldenDir, hasGolden, speechocean } from './helpers/data.js';
 
@@ -22,7 +28,7 @@ const golden = ready
 
 const TOL = 1e-3;
 
-test.before(async () => fbankReady()); // the product's FFT (PFFFT); fft.js is compared below
+test.before(async () => fbankReady()); // the product's path (fbank.wasm + PFFFT); fft.js is compared below
 
 function maxAbsDiff(data: Float32Array, bins: number, rows: number[][]): number {
   let worst = 0;
@@ -100,7 +106,7 @@ for (const [rate, g] of Object.entries(rates.rates)) {
   });
 }
 
-test('PFFFT and fft.js front-ends agree on real speech (float32 vs float64 FFT)', async (t) => {
+test('wasm (PFFFT) and fft.js front-ends agree on real speech (float32 vs float64 FFT)', async (t) => {
   let s = 3;
   const x = Float32Array.from({ length: 32000 }, (_, i) => {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
@@ -114,6 +120,22 @@ test('PFFFT and fft.js front-ends agree on real speech (float32 vs float64 FFT)'
     let worst = 0;
     a.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - (b.data[i] as number)))));
     t.true(worst < 1e-4, `max |diff| ${worst}`);
+  } finally {
+    setFbankFft(undefined);
+  }
+});
+
+test('fbank.wasm redoes frames spanning > 90 dB with a float64 FFT equal to fft.js bit for bit', (t) => {
+  // A pure 1 kHz tone at 16 kHz: far mel bins hold only window leakage, > 90 dB below the tone, so every frame is
+  // redone in float64 (fbank.wasm's port of fft.js) and must equal the fft.js path exactly.
+  const x = Float32Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000));
+  const before = fbankRedoneFrames();
+  const a = kaldiFbank(x);
+  t.is(fbankRedoneFrames() - before, a.frames);
+  setFbankFft('fftjs');
+  try {
+    const b = kaldiFbank(x);
+    t.deepEqual(a.data, b.data);
   } finally {
     setFbankFft(undefined);
   }

@@ -5,7 +5,7 @@
  */
 import FFT from 'fft.js';
 import pffftFactory, { type PffftModule } from '@echogarden/pffft-wasm/simd';
-import { readWasm } from '../audio/wasm.js';
+import { readOwnWasm, readWasm } from '../audio/wasm.js';
 
 /**
  * Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). Not supported:
@@ -127,8 +127,64 @@ interface Plan {
   exactInput: Float64Array;
   spectrum: Float64Array;
   power: Float64Array;
-  /** pffft setup and aligned buffers in the wasm heap (byte offsets), when pffft is loaded. */
-  pffft?: { setup: number; input: number; output: number; work: number };
+  /** The plan's arrays in the WebAssembly memory (byte offsets), when the wasm front-end is loaded. */
+  wasm?: WasmPlan;
+}
+
+/** A plan's constant arrays and per-frame scratch in PFFFT's memory (byte offsets), for fbank.wasm. */
+interface WasmPlan {
+  setup: number;
+  fin: number;
+  fout: number;
+  work: number;
+  /** fft.js's float64 redo: frame, spectrum, the library instance's twiddle table and bit reversal. */
+  xin: number;
+  spec: number;
+  table: number;
+  bitrev: number;
+  width: number;
+  power: number;
+  mel: number;
+  scaled: number;
+  starts: number;
+  offsets: number;
+  weights: number;
+  floor: number;
+  cmnMean: number;
+}
+
+/** The exports of fbank.wasm (src/frontend/fbank.as.ts); pointers are byte offsets into PFFFT's memory. */
+interface FbankWasm {
+  fbankFrames(
+    x: number,
+    frames: number,
+    win: number,
+    shift: number,
+    fftSize: number,
+    c: number,
+    removeDc: number,
+    scaled: number,
+    setup: number,
+    fin: number,
+    fout: number,
+    work: number,
+    xin: number,
+    spec: number,
+    table: number,
+    bitrev: number,
+    width: number,
+    power: number,
+    starts: number,
+    offsets: number,
+    weights: number,
+    floor: number,
+    bins: number,
+    mode: number,
+    range: number,
+    mel: number,
+    out: number,
+  ): number;
+  subtractFrameMean(data: number, frames: number, bins: number, mean: number): void;
 }
 
 const plans = new Map<string, Plan>();
@@ -136,29 +192,68 @@ const plans = new Map<string, Plan>();
 /** Dynamic range (power ratio) below which a float32 FFT bin is redone in float64 (see kaldiFbank): 90 dB. */
 const PFFFT_RANGE = 1e-9;
 
-/** PFFFT (Pommier's SIMD FFT, WebAssembly build @echogarden/pffft-wasm) once loaded; fft.js until then. */
-let pffft: { module: PffftModule } | undefined;
-let pffftLoading: Promise<void> | undefined;
+/**
+ * The WebAssembly front-end once loaded: PFFFT (Pommier's SIMD FFT, @echogarden/pffft-wasm) and fbank.wasm
+ * (the per-frame loop, src/frontend/fbank.as.ts), which works in PFFFT's memory and calls its FFT directly.
+ */
+let engine:
+  | {
+      module: PffftModule;
+      fbank: FbankWasm;
+      /** Per-clip buffers: samples in, features out (byte offsets) and their capacities (values). */
+      clip: { samples: number; capacity: number; out: number; outCapacity: number };
+    }
+  | undefined;
+let engineLoading: Promise<void> | undefined;
 /** Benchmarks/tests: force the fft.js path (`fftjs`) to compare against. */
-let forced: 'pffft' | 'fftjs' | undefined;
+let forced: 'wasm' | 'fftjs' | undefined;
 
 /**
- * Load the SIMD FFT (PFFFT as WebAssembly) used by {@link kaldiFbank}; until it is loaded (or where it cannot
- * be), fbank uses fft.js (float64) — results agree to ~1e-5 in the log domain. Call once before embedding;
+ * Load the WebAssembly front-end used by {@link kaldiFbank}: PFFFT (SIMD FFT) and fbank.wasm, the per-frame
+ * loop compiled from src/frontend/fbank.as.ts by `make build`. Until it is loaded, fbank uses fft.js in
+ * JavaScript (float64; results agree to ~1e-5 in the log domain). Call once before embedding;
  * {@link SpeakerModel.embed} does.
+ * @throws Error naming the file when fbank.wasm or pffft.wasm cannot be read (fbank.wasm: run `make build`)
  */
 export async function fbankReady(): Promise<void> {
-  if (pffft) return;
-  pffftLoading ??= (async () => {
-    const module = await pffftFactory({ wasmBinary: readWasm('@echogarden/pffft-wasm/simd', 'pffft.wasm') });
-    pffft = { module };
-    plans.clear(); // rebuild plans with pffft setups
+  if (engine) return;
+  engineLoading ??= (async () => {
+    let memory: WebAssembly.Memory | undefined;
+    const pffftBytes = readWasm('@echogarden/pffft-wasm/simd', 'pffft.wasm');
+    const module = await pffftFactory({
+      // Instantiated here to get hold of its memory, which fbank.wasm imports.
+      instantiateWasm: (imports, receive) => {
+        void WebAssembly.instantiate(pffftBytes, imports).then(({ instance, module: compiled }) => {
+          memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory);
+          receive(instance, compiled);
+        });
+        return {};
+      },
+    });
+    if (!memory) throw new Error('pffft.wasm exports no memory');
+    // The glue binds each export on its first call; after one call `_pffft_transform_ordered` is the wasm
+    // function itself, so fbank.wasm calls it without passing through JavaScript.
+    const setup = module._pffft_new_setup(32, 0);
+    const buf = module._pffft_aligned_malloc(3 * 32 * 4);
+    module._pffft_transform_ordered(setup, buf, buf + 128, buf + 256, 0);
+    module._pffft_aligned_free(buf);
+    module._pffft_destroy_setup(setup);
+    const { instance } = await WebAssembly.instantiate(readOwnWasm('fbank.wasm', 'frontend'), {
+      env: { memory },
+      pffft: { transform_ordered: module._pffft_transform_ordered },
+    });
+    engine = {
+      module,
+      fbank: instance.exports as unknown as FbankWasm,
+      clip: { samples: 0, capacity: 0, out: 0, outCapacity: 0 },
+    };
+    plans.clear(); // rebuild plans with their wasm arrays
   })();
-  await pffftLoading;
+  await engineLoading;
 }
 
-/** Which FFT {@link kaldiFbank} uses: PFFFT (default once loaded) or fft.js (the A/B baseline). */
-export function setFbankFft(kind: 'pffft' | 'fftjs' | undefined): void {
+/** Which path {@link kaldiFbank} uses: WebAssembly (default once loaded) or fft.js (the A/B baseline). */
+export function setFbankFft(kind: 'wasm' | 'fftjs' | undefined): void {
   forced = kind;
 }
 
@@ -227,18 +322,7 @@ function planFor(o: KaldiFbankOptions): Plan {
     spectrum: new Float64Array(2 * fftSize),
     power: new Float64Array(fftSize / 2 + 1),
   };
-  if (pffft && fftSize >= 32 && fftSize % 32 === 0) {
-    const m = pffft.module;
-    const setup = m._pffft_new_setup(fftSize, 0); // PFFFT_REAL
-    if (setup) {
-      plan.pffft = {
-        setup,
-        input: m._pffft_aligned_malloc(fftSize * 4),
-        output: m._pffft_aligned_malloc(fftSize * 4),
-        work: m._pffft_aligned_malloc(fftSize * 4),
-      };
-    }
-  }
+  if (engine && fftSize >= 32 && fftSize % 32 === 0) plan.wasm = wasmPlan(engine.module, plan);
   plans.set(key, plan);
   return plan;
 }
@@ -304,13 +388,13 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
   if (o.noise_floor > 0 && !o.use_power)
     throw new RangeError('kaldi fbank: noise_floor needs use_power (a floor on power spectra)');
   const plan = planFor(o);
-  const { win, shift, fftSize, scaled, floor, mel, power } = plan;
-  const half = fftSize / 2;
   const frames = fbankFrameCount(samples.length, o);
   const bins = o.num_mel_bins;
-  const data = new Float32Array(frames * bins);
   const c = o.preemphasis_coefficient;
-  const wasm = forced !== 'fftjs' && pffft && plan.pffft ? { m: pffft.module, ...plan.pffft } : undefined;
+  if (forced !== 'fftjs' && engine && plan.wasm)
+    return wasmFbank(engine, plan, plan.wasm, samples, frames, o);
+  const data = new Float32Array(frames * bins);
+  const { win, shift } = plan;
   // Frame means from a running sum: add the samples that enter the window, drop those that leave it.
   let sum = 0;
   let summedTo = 0;
@@ -328,49 +412,170 @@ export function kaldiFbank(samples: Float32Array, options: Partial<KaldiFbankOpt
       summedTo = off + win;
       mean = sum / win;
     }
-    // Pre-emphasis, torchaudio style: x[i] -= c * x[i-1], with x[-1] := x[0]; then the window.
-    if (wasm) {
-      const heap = wasm.m.HEAPF32;
-      const at = wasm.input >> 2;
-      // ((x[i] - mean) - c (x[i-1] - mean)) · scale · w[i], in one pass over the samples.
-      const m1 = mean * (1 - c);
-      let prev = samples[off] as number;
-      for (let i = 1; i < win; i++) {
-        const cur = samples[off + i] as number;
-        heap[at + i] = (cur - c * prev - m1) * (scaled[i] as number);
-        prev = cur;
-      }
-      heap[at] = ((samples[off] as number) - mean) * (1 - c) * (scaled[0] as number);
-      heap.fill(0, at + win, at + fftSize);
-      wasm.m._pffft_transform_ordered(wasm.setup, wasm.input, wasm.output, wasm.work, 0);
-      // Ordered real output: [X0, X(N/2), Re X1, Im X1, Re X2, …].
-      const out = wasm.output >> 2;
-      power[0] = (heap[out] as number) ** 2;
-      for (let k = 1; k < half; k++) {
-        const re = heap[out + 2 * k] as number;
-        const im = heap[out + 2 * k + 1] as number;
-        power[k] = re * re + im * im;
-      }
-    } else {
-      float64Spectrum(plan, samples, off, mean, c);
-    }
-    let lo = melEnergies(plan, o.use_power, mel);
-    // A float32 FFT is exact to ~1e-7 of the frame's strongest bin: where a mel bin lies more than 90 dB below
-    // the strongest one and above the floor (pure tones, synthetic input; ~2% of speech frames), the frame is
-    // redone in float64 so that log energies keep torchaudio's precision (golden tests).
-    if (wasm && lo > 0) {
-      float64Spectrum(plan, samples, off, mean, c);
-      lo = melEnergies(plan, o.use_power, mel);
-    }
-    const row = f * bins;
-    for (let b = 0; b < bins; b++) {
-      const e = mel[b] as number;
-      const fl = floor[b] as number;
-      data[row + b] = o.use_log_fbank ? Math.log(e > fl ? e : fl) : o.noise_floor > 0 && e < fl ? fl : e;
-    }
+    float64Spectrum(plan, samples, off, mean, c);
+    melEnergies(plan, o.use_power, plan.mel);
+    melRow(plan, o, data, f * bins);
   }
   if (o.cmn) subtractFrameMean(data, frames, bins);
   return { data, frames, bins };
+}
+
+/** Bit flags of fbank.wasm's `mode` argument. */
+const MODE_POWER = 1;
+const MODE_LOG = 2;
+const MODE_NOISE_FLOOR = 4;
+
+/**
+ * The WebAssembly path of {@link kaldiFbank}: the clip is copied into PFFFT's memory and fbank.wasm runs every
+ * frame (framing, PFFFT, power, mel, log; frames spanning more than {@link PFFFT_RANGE} again with fft.js's
+ * float64 FFT, ported) in one call, then CMN; bit-identical to the JavaScript path below with the same FFTs.
+ */
+function wasmFbank(
+  e: NonNullable<typeof engine>,
+  plan: Plan,
+  w: WasmPlan,
+  samples: Float32Array,
+  frames: number,
+  o: KaldiFbankOptions,
+): FbankFeatures {
+  const bins = o.num_mel_bins;
+  const clip = clipBuffers(e, samples.length, frames * bins);
+  e.module.HEAPF32.set(samples, clip.samples >> 2);
+  const mode =
+    (o.use_power ? MODE_POWER : 0) |
+    (o.use_log_fbank ? MODE_LOG : 0) |
+    (o.noise_floor > 0 ? MODE_NOISE_FLOOR : 0);
+  redoneFrames += e.fbank.fbankFrames(
+    clip.samples,
+    frames,
+    plan.win,
+    plan.shift,
+    plan.fftSize,
+    o.preemphasis_coefficient,
+    o.remove_dc_offset ? 1 : 0,
+    w.scaled,
+    w.setup,
+    w.fin,
+    w.fout,
+    w.work,
+    w.xin,
+    w.spec,
+    w.table,
+    w.bitrev,
+    w.width,
+    w.power,
+    w.starts,
+    w.offsets,
+    w.weights,
+    w.floor,
+    bins,
+    mode,
+    PFFFT_RANGE,
+    w.mel,
+    clip.out,
+  );
+  if (o.cmn) e.fbank.subtractFrameMean(clip.out, frames, bins, w.cmnMean);
+  const at = clip.out >> 2;
+  return { data: e.module.HEAPF32.slice(at, at + frames * bins), frames, bins };
+}
+
+/** Frames fbank.wasm redid with the float64 FFT since the process started (bench/frontend-speed.ts). */
+let redoneFrames = 0;
+
+/** Frames the WebAssembly front-end redid in float64 (the > 90 dB guard), for benchmarks. */
+export function fbankRedoneFrames(): number {
+  return redoneFrames;
+}
+
+/** The per-clip buffers in PFFFT's memory, grown (never shrunk) to hold `samples` samples and `values` outputs. */
+function clipBuffers(
+  e: NonNullable<typeof engine>,
+  samples: number,
+  values: number,
+): NonNullable<typeof engine>['clip'] {
+  const m = e.module;
+  const c = e.clip;
+  if (samples > c.capacity) {
+    if (c.samples) m._pffft_aligned_free(c.samples);
+    c.capacity = Math.max(samples, 2 * c.capacity);
+    c.samples = alloc(m, c.capacity * 4);
+  }
+  if (values > c.outCapacity) {
+    if (c.out) m._pffft_aligned_free(c.out);
+    c.outCapacity = Math.max(values, 2 * c.outCapacity);
+    c.out = alloc(m, c.outCapacity * 4);
+  }
+  return c;
+}
+
+/** 16-byte aligned block of PFFFT's heap. @throws Error when the wasm heap cannot grow */
+function alloc(m: PffftModule, bytes: number): number {
+  const p = m._pffft_aligned_malloc(Math.max(bytes, 16));
+  if (!p) throw new Error(`fbank: cannot allocate ${bytes} bytes of WebAssembly memory`);
+  return p;
+}
+
+/** Copy a plan's arrays into PFFFT's memory and allocate its scratch. */
+function wasmPlan(m: PffftModule, plan: Plan): WasmPlan | undefined {
+  const setup = m._pffft_new_setup(plan.fftSize, 0); // PFFFT_REAL
+  if (!setup) return undefined;
+  const put = (a: Float64Array | Int32Array): number => {
+    const p = alloc(m, a.byteLength);
+    // The view is taken after the allocation: the heap may have grown.
+    new Uint8Array(m.HEAPF32.buffer, p, a.byteLength).set(
+      new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+    );
+    return p;
+  };
+  const n = plan.fftSize;
+  // The mel banks in groups of four bins, weights row-major [row][4], zero-padded (see fbank.as.ts melEnergies).
+  const groups = Math.ceil(plan.banks.length / 4);
+  const starts = new Int32Array(4 * groups);
+  const rows = new Int32Array(groups + 1);
+  let longest = 0;
+  for (let g = 0; g < groups; g++) {
+    const group = plan.banks.slice(4 * g, 4 * g + 4);
+    const len = Math.max(...group.map((b) => b.weights.length));
+    longest = Math.max(longest, len);
+    rows[g + 1] = (rows[g] as number) + len;
+    group.forEach((b, i) => (starts[4 * g + i] = b.start));
+  }
+  const grouped = new Float64Array(4 * (rows[groups] as number));
+  plan.banks.forEach((b, i) =>
+    b.weights.forEach((w, j) => (grouped[4 * ((rows[i >> 2] as number) + j) + (i & 3)] = w)),
+  );
+  const power = alloc(m, (n / 2 + 1 + longest) * 8);
+  new Uint8Array(m.HEAPF32.buffer, power, (n / 2 + 1 + longest) * 8).fill(0);
+  const fft = plan.fft as unknown as { table: number[]; _bitrev: number[]; _width: number };
+  return {
+    setup,
+    fin: alloc(m, n * 4),
+    fout: alloc(m, n * 4),
+    work: alloc(m, n * 4),
+    xin: alloc(m, n * 8),
+    spec: alloc(m, 2 * n * 8),
+    table: put(Float64Array.from(fft.table)),
+    bitrev: put(Int32Array.from(fft._bitrev)),
+    width: fft._width,
+    power,
+    mel: alloc(m, plan.mel.length * 8),
+    scaled: put(plan.scaled),
+    starts: put(starts),
+    offsets: put(rows),
+    weights: put(grouped),
+    floor: put(plan.floor),
+    cmnMean: alloc(m, plan.mel.length * 8),
+  };
+}
+
+/** One row of features from `plan.mel` into `data` at `at`: log (or not) of the floored mel energies. */
+function melRow(plan: Plan, o: KaldiFbankOptions, data: Float32Array, at: number): void {
+  const { mel, floor } = plan;
+  for (let b = 0; b < mel.length; b++) {
+    const e = mel[b] as number;
+    const fl = floor[b] as number;
+    data[at + b] = o.use_log_fbank ? Math.log(e > fl ? e : fl) : o.noise_floor > 0 && e < fl ? fl : e;
+  }
 }
 
 /**
@@ -392,30 +597,17 @@ function float64Spectrum(plan: Plan, samples: Float32Array, off: number, mean: n
   }
 }
 
-/**
- * Mel energies of `plan.power` into `mel`.
- * @returns the smallest energy when it lies above its bin's floor and more than {@link PFFFT_RANGE} below the
- *   largest (a float32 FFT is not precise enough there), else 0
- */
-function melEnergies(plan: Plan, usePower: boolean, mel: Float64Array): number {
-  const { power, starts, offsets, weights, floor } = plan;
+/** Mel energies of `plan.power` into `mel` (float64, sparse weights; magnitudes when not `usePower`). */
+function melEnergies(plan: Plan, usePower: boolean, mel: Float64Array): void {
+  const { power, starts, offsets, weights } = plan;
   if (!usePower) for (let k = 0; k < power.length; k++) power[k] = Math.sqrt(power[k] as number);
-  let lo = Infinity;
-  let loFloor = 0;
-  let hi = 0;
   for (let b = 0; b < mel.length; b++) {
     const start = (starts[b] as number) - (offsets[b] as number);
     let e = 0;
     for (let j = offsets[b] as number, end = offsets[b + 1] as number; j < end; j++)
       e += (weights[j] as number) * (power[start + j] as number);
     mel[b] = e;
-    if (e < lo) {
-      lo = e;
-      loFloor = floor[b] as number;
-    }
-    if (e > hi) hi = e;
   }
-  return lo < hi * PFFFT_RANGE && lo > loFloor ? lo : 0;
 }
 
 /**

@@ -34,6 +34,13 @@ declare module '@echogarden/pffft-wasm/simd' {
     _pffft_aligned_free(ptr: number): void;
     _pffft_simd_size(): number;
   }
-  const factory: (options?: { wasmBinary?: Uint8Array }) => Promise<PffftModule>;
+  const factory: (options?: {
+    wasmBinary?: Uint8Array;
+    /** Emscripten's hook: instantiate the module yourself, hand the instance to `receive`, return `{}`. */
+    instantiateWasm?: (
+      imports: WebAssembly.Imports,
+      receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+    ) => object;
+  }) => Promise<PffftModule>;
   export default factory;
 }
