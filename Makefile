@@ -18,13 +18,14 @@ dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 	chmod +x dist/cli.js
 
-# The project's own WebAssembly (AssemblyScript sources src/**/*.as.ts, see src/frontend/fbank.as.ts): the fbank's
-# per-frame loop, importing PFFFT's memory and FFT.
-dist/frontend/fbank.wasm: deps src/frontend/fbank.as.ts
-	@mkdir -p dist/frontend
-	$(NODE_BIN)/asc src/frontend/fbank.as.ts -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort=
+# The project's own WebAssembly (AssemblyScript sources src/**/*.as.ts → dist/**/*.wasm): the per-frame loops of
+# the fbank (importing PFFFT's memory and FFT) and of the VAD (importing libfvad's memory and fvad_process).
+WASM := dist/frontend/fbank.wasm dist/audio/vad.wasm
+dist/%.wasm: src/%.as.ts | deps
+	@mkdir -p $(@D)
+	$(NODE_BIN)/asc $< -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort=
 
-build: dist/cli.js dist/frontend/fbank.wasm
+build: dist/cli.js $(WASM)
 
 test: build
 	$(NODE_BIN)/ava
@@ -102,7 +103,7 @@ models-smoke: build
 # Release tarballs dist/slmia-linux-{arm64,x64}.tar.gz: one Node single-executable + native addons + models +
 # systemd unit + install.sh (deploy/README.md). Needs g++-aarch64-linux-gnu (arm64 sqlite3 cross-compile).
 .PHONY: dist dist-check install-check systemd-check
-dist: deps dist/frontend/fbank.wasm
+dist: deps $(WASM)
 	deploy/build-dist.sh
 
 # Run the arm64 build under qemu-user on a Debian 11 (glibc 2.31) arm64 root and require the x64 build's answers

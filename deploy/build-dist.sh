@@ -144,7 +144,9 @@ check_glibc_floor() {
     die "$f needs glibc $top, above the arm64 floor $GLIBC_FLOOR"
 }
 
-[ -f "$ROOT/dist/frontend/fbank.wasm" ] || die "dist/frontend/fbank.wasm missing: run make build (or make dist)"
+for f in dist/frontend/fbank.wasm dist/audio/vad.wasm; do
+  [ -f "$ROOT/$f" ] || die "$f missing: run make build (or make dist)"
+done
 
 # --- 3. one CommonJS bundle + SEA blob (architecture independent: no snapshot, no code cache) -------------
 log "bundling src/ with esbuild"
@@ -190,10 +192,10 @@ for arch in "${ARCHES[@]}"; do
   ort=$ROOT/node_modules/onnxruntime-node/bin/napi-v6/linux/$ort_arch
   cp "$ort/onnxruntime_binding.node" "$ort"/libonnxruntime.so.* "$stage/lib/"
   cp "$(sqlite3_addon "$arch")" "$stage/lib/node_sqlite3.node"
-  # WebAssembly of the VAD, the FFT and the fbank loop (architecture independent; src/audio/wasm.ts reads them
-  # from lib/).
+  # WebAssembly of the VAD, the FFT and the project's loops around them (architecture independent;
+  # src/audio/wasm.ts reads them from lib/).
   cp node_modules/@echogarden/fvad-wasm/fvad.wasm node_modules/@echogarden/pffft-wasm/dist/simd/pffft.wasm \
-    "$ROOT/dist/frontend/fbank.wasm" "$stage/lib/"
+    "$ROOT/dist/frontend/fbank.wasm" "$ROOT/dist/audio/vad.wasm" "$stage/lib/"
 
   # Every native file: the newest glibc / libstdc++ symbol versions it needs (objdump -T); arm64 must stay
   # within glibc $GLIBC_FLOOR (Debian 11, Ubuntu 20.04, Raspberry Pi OS bullseye, JetPack 5).

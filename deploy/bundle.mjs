@@ -9,7 +9,9 @@
  *     (the loader documented for SEAs); `<home>` is `$SLMIA_HOME` or the folder holding the executable;
  *   - `import.meta.url` (only src/paths.ts uses it, and only outside a SEA) is defined from `__filename`.
  * WASM of @wasm-audio-decoders/flac and libsamplerate-js is inlined in their JS, so it rides in the bundle; the
- * VAD (fvad.wasm) and FFT (pffft.wasm) binaries are copied to <home>/lib/ by build-dist.sh (src/audio/wasm.ts).
+ * VAD (fvad.wasm) and FFT (pffft.wasm) binaries and the project's own (dist/frontend/fbank.wasm,
+ * dist/audio/vad.wasm, compiled from AssemblyScript by `make build`) are copied to <home>/lib/ by build-dist.sh
+ * (src/audio/wasm.ts).
  *
  * Usage: node deploy/bundle.mjs <out.cjs>
  */

@@ -78,7 +78,9 @@ export async function decodeAudioBuffer(bytes: Uint8Array, source: string): Prom
 
 function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
   const layout = parseWav(bytes, source);
-  return finish(source, wavSamples(bytes, layout), layout.sampleRate, layout.channels, 'wav');
+  // Integer PCM scaled by 2^(bits-1) lies in [-1, 1] by construction: only float data needs the sample check.
+  const check = layout.encoding === 'float';
+  return finish(source, wavSamples(bytes, layout), layout.sampleRate, layout.channels, 'wav', check);
 }
 
 async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAudio> {
@@ -118,7 +120,7 @@ export function decodePcmS16le(
     for (let c = 0; c < channels; c++) acc += view.getInt16((i * channels + c) * 2, true);
     samples[i] = acc / channels / 32768;
   }
-  return finish(source, samples, sampleRate, channels, 's16le');
+  return finish(source, samples, sampleRate, channels, 's16le', false); // 16-bit integers / 32768
 }
 
 function mixToMono(channels: Float32Array[]): Float32Array {
@@ -146,16 +148,21 @@ function checkSampleRate(source: string, rate: number): void {
     throw new AudioError(source, 'unsupported-encoding', `sample rate ${rate} Hz outside ${lo}-${hi} Hz`);
 }
 
+/**
+ * Common checks of every decoder's output. `checkSamples` false skips the per-sample check where the decoder
+ * produced the samples from integers scaled into [-1, 1] (integer PCM), which cannot fail it.
+ */
 function finish(
   source: string,
   samples: Float32Array,
   sampleRate: number,
   channels: number,
   format: DecodedAudio['format'],
+  checkSamples = true,
 ): DecodedAudio {
   checkSampleRate(source, sampleRate);
   if (samples.length === 0) throw new AudioError(source, 'empty', 'no audio samples (0 frames)');
-  for (let i = 0; i < samples.length; i++) {
+  for (let i = 0; checkSamples && i < samples.length; i++) {
     const v = samples[i] as number;
     if (v >= -MAX_ABS_SAMPLE && v <= MAX_ABS_SAMPLE) continue; // also false for NaN
     if (!Number.isFinite(v))

@@ -13,7 +13,7 @@
  */
 import fvadFactory, { type FvadModule } from '@echogarden/fvad-wasm';
 import { resample } from './resample.js';
-import { readWasm } from './wasm.js';
+import { readOwnWasm, readWasm } from './wasm.js';
 
 /** Options of {@link detectSpeech}. Part of the embedding-cache key (see {@link vadLabel}). */
 export interface VadOptions {
@@ -52,50 +52,103 @@ export interface SpeechActivity {
 const FVAD_RATES = [8000, 16000, 32000, 48000];
 const FRAME_SECONDS = 0.01;
 
-let fvad: { module: FvadModule; handle: number; buffer: number } | undefined;
+/** The exports of vad.wasm (src/audio/vad.as.ts); pointers are byte offsets into libfvad's memory. */
+interface VadWasm {
+  frameDecisions(inst: number, x: number, frames: number, len: number, buf: number, out: number): void;
+}
+
+/**
+ * libfvad (WebAssembly) and vad.wasm, which works in libfvad's memory and calls `fvad_process` directly; one
+ * VAD instance, a 10 ms frame buffer, and per-clip buffers (samples in, decisions out) grown as needed.
+ */
+let fvad:
+  | {
+      module: FvadModule;
+      loop: VadWasm;
+      handle: number;
+      buffer: number;
+      clip: { samples: number; capacity: number; out: number; outCapacity: number };
+    }
+  | undefined;
 let loading: Promise<void> | undefined;
 
-/** Instantiate the WebAssembly VAD once per process. */
+/**
+ * Instantiate the WebAssembly VAD once per process: libfvad and vad.wasm (compiled by `make build` from
+ * src/audio/vad.as.ts).
+ * @throws Error naming the file when fvad.wasm or vad.wasm cannot be read (vad.wasm: run `make build`)
+ */
 export async function vadReady(): Promise<void> {
   if (fvad) return;
   loading ??= (async () => {
-    const module = await fvadFactory({ wasmBinary: readWasm('@echogarden/fvad-wasm', 'fvad.wasm') });
+    let memory: unknown;
+    const bytes = readWasm('@echogarden/fvad-wasm', 'fvad.wasm');
+    const module = await fvadFactory({
+      // Instantiated here to get hold of its memory, which vad.wasm imports.
+      instantiateWasm: (imports, receive) => {
+        void WebAssembly.instantiate(bytes, imports).then(({ instance, module: compiled }) => {
+          memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory);
+          receive(instance, compiled);
+        });
+        return {};
+      },
+    });
+    if (!memory) throw new Error('fvad.wasm exports no memory');
     const handle = module._fvad_new();
     if (!handle) throw new Error('fvad: cannot allocate a VAD instance');
-    fvad = { module, handle, buffer: module._malloc(480 * 2) }; // 10 ms at 48 kHz
+    const buffer = module._malloc(480 * 2); // 10 ms at 48 kHz
+    // The glue binds each export on its first call; after one call `_fvad_process` is the wasm function itself,
+    // so vad.wasm calls it without passing through JavaScript.
+    module._fvad_process(handle, buffer, 0);
+    const { instance } = await WebAssembly.instantiate(readOwnWasm('vad.wasm', 'audio'), {
+      env: { memory },
+      fvad: { process: module._fvad_process },
+    });
+    fvad = {
+      module,
+      loop: instance.exports as unknown as VadWasm,
+      handle,
+      buffer,
+      clip: { samples: 0, capacity: 0, out: 0, outCapacity: 0 },
+    };
   })();
   await loading;
 }
 
 /**
- * Per 10 ms frame: 1 speech, 0 non-speech, -1 digital silence (all samples one 16-bit value).
+ * Per 10 ms frame: 1 speech, 0 non-speech, -1 digital silence (all samples one 16-bit value; not given to
+ * libfvad). The conversion to 16-bit (round half up, clamped) and the calls run in vad.wasm.
  * @param samples `[numSamples] float32` in [-1, 1) at `rate` (one of 8, 16, 32, 48 kHz)
  */
 function frameDecisions(samples: Float32Array, rate: number, mode: number): Int8Array {
   const v = fvad as NonNullable<typeof fvad>;
+  const m = v.module;
   const len = Math.round(rate * FRAME_SECONDS);
   const frames = Math.floor(samples.length / len);
-  const out = new Int8Array(frames);
-  v.module._fvad_reset(v.handle); // also resets mode and rate
-  if (v.module._fvad_set_sample_rate(v.handle, rate) < 0 || v.module._fvad_set_mode(v.handle, mode) < 0)
+  m._fvad_reset(v.handle); // also resets mode and rate
+  if (m._fvad_set_sample_rate(v.handle, rate) < 0 || m._fvad_set_mode(v.handle, mode) < 0)
     throw new RangeError(`fvad: rate ${rate} Hz or mode ${mode} not accepted`);
-  const heap = v.module.HEAP16;
-  const base = v.buffer >> 1;
-  for (let f = 0; f < frames; f++) {
-    // To 16-bit (round half up, clamped); the frame is digital silence when every value equals the first.
-    const base16 = base;
-    let first = 0;
-    let constant = true;
-    for (let i = 0; i < len; i++) {
-      const x = samples[f * len + i] as number;
-      const q = x >= 0.99996948 ? 32767 : x <= -1 ? -32768 : ((x * 32768 + 32768.5) | 0) - 32768;
-      heap[base16 + i] = q;
-      if (i === 0) first = q;
-      else if (q !== first) constant = false;
-    }
-    out[f] = constant ? -1 : v.module._fvad_process(v.handle, v.buffer, len) === 1 ? 1 : 0;
+  const c = v.clip;
+  const n = frames * len;
+  if (n > c.capacity) {
+    if (c.samples) m._free(c.samples);
+    c.capacity = Math.max(n, 2 * c.capacity);
+    c.samples = malloc(m, c.capacity * 4);
   }
-  return out;
+  if (frames > c.outCapacity) {
+    if (c.out) m._free(c.out);
+    c.outCapacity = Math.max(frames, 2 * c.outCapacity);
+    c.out = malloc(m, c.outCapacity);
+  }
+  m.HEAPF32.set(samples.subarray(0, n), c.samples >> 2);
+  v.loop.frameDecisions(v.handle, c.samples, frames, len, v.buffer, c.out);
+  return new Int8Array(m.HEAP16.buffer.slice(c.out, c.out + frames));
+}
+
+/** @throws Error when libfvad's heap cannot grow */
+function malloc(m: FvadModule, bytes: number): number {
+  const p = m._malloc(Math.max(bytes, 16));
+  if (!p) throw new Error(`fvad: cannot allocate ${bytes} bytes of WebAssembly memory`);
+  return p;
 }
 
 /**

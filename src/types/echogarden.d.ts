@@ -6,6 +6,16 @@ interface EmscriptenModuleBase {
   _free(ptr: number): void;
 }
 
+/** Options of an Emscripten module factory used here. */
+interface EmscriptenOptions {
+  wasmBinary?: Uint8Array;
+  /** Emscripten's hook: instantiate the module yourself, hand the instance to `receive`, return `{}`. */
+  instantiateWasm?: (
+    imports: WebAssembly.Imports,
+    receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+  ) => object;
+}
+
 declare module '@echogarden/fvad-wasm' {
   export interface FvadModule extends EmscriptenModuleBase {
     _fvad_new(): number;
@@ -15,7 +25,7 @@ declare module '@echogarden/fvad-wasm' {
     _fvad_set_sample_rate(inst: number, rate: number): number;
     _fvad_process(inst: number, frame: number, length: number): number;
   }
-  const factory: (options?: { wasmBinary?: Uint8Array }) => Promise<FvadModule>;
+  const factory: (options?: EmscriptenOptions) => Promise<FvadModule>;
   export default factory;
 }
 
@@ -34,13 +44,6 @@ declare module '@echogarden/pffft-wasm/simd' {
     _pffft_aligned_free(ptr: number): void;
     _pffft_simd_size(): number;
   }
-  const factory: (options?: {
-    wasmBinary?: Uint8Array;
-    /** Emscripten's hook: instantiate the module yourself, hand the instance to `receive`, return `{}`. */
-    instantiateWasm?: (
-      imports: WebAssembly.Imports,
-      receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
-    ) => object;
-  }) => Promise<PffftModule>;
+  const factory: (options?: EmscriptenOptions) => Promise<PffftModule>;
   export default factory;
 }
