@@ -6,8 +6,14 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadClip } from '../src/audio/index.js';
 import { AudioError, ManifestError, ModelError } from '../src/errors.js';
-import { embedFiles, loadSpeakerModel, parseManifest, readManifest } from '../src/model/index.js';
-import { projectRoot } from '../src/paths.js';
+import {
+  embedFiles,
+  FrontendCache,
+  loadSpeakerModel,
+  parseManifest,
+  readManifest,
+} from '../src/model/index.js';
+import { modelPath, projectRoot } from '../src/paths.js';
 import { dataTest, fixtureModel, speechocean, utterancePath } from './helpers/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slmia-model-'));
@@ -238,4 +244,22 @@ test('CLI reports bad input with exit code 2 and the file name', async (t) => {
   const u = usage as unknown as { code: number; stderr: string };
   t.is(u.code, 2);
   t.is(u.stderr.trim(), 'slmia: --chunk-seconds: expected a positive number of seconds, got "abc"');
+});
+
+test('models with the same front-end share one feature computation per clip (target and reference model)', async (t) => {
+  // tdnn-ce-target and its shadow (the audit's reference model) have identical front-ends; the window model
+  // cnn-dvector-target another one.
+  const target = await loadSpeakerModel(modelPath('tdnn-ce-target'), { threads: 1 });
+  const reference = await loadSpeakerModel(modelPath('tdnn-ce-shadow'), { threads: 1 });
+  const other = await loadSpeakerModel(modelPath('cnn-dvector-target'), { threads: 1 });
+  const clips = [0.8, 1.2, 0.8].map((sec, i) => synthClip(i, sec));
+  const cache = new FrontendCache();
+  await target.embed(clips, undefined, { frontendCache: cache });
+  t.deepEqual([cache.hits, cache.misses], [0, 3]);
+  const shared = await reference.embed(clips, undefined, { frontendCache: cache });
+  t.deepEqual([cache.hits, cache.misses], [3, 3]); // no front-end run for the reference model
+  t.deepEqual(shared.embeddings, (await reference.embed(clips)).embeddings);
+  await other.embed(clips, undefined, { frontendCache: cache });
+  t.deepEqual([cache.hits, cache.misses], [3, 6]);
+  await Promise.all([target.close(), reference.close(), other.close()]);
 });

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { AudioError } from '../errors.js';
 import { decodeAudioBuffer, prepareAudio, type Clip } from '../audio/index.js';
-import { preprocessingLabel, sha256Hex, type SpeakerModel } from '../model/index.js';
+import { FrontendCache, preprocessingLabel, sha256Hex, type SpeakerModel } from '../model/index.js';
 import type { EmbeddingCache } from './embedding-cache.js';
 import { clipToVoices, voiceSpecLabel, type VoiceSpec } from './voices.js';
 
@@ -19,20 +19,42 @@ export interface VoiceEmbeddings {
 }
 
 /**
+ * What the models of one audit share when they embed the same clips (the target and its reference models): the
+ * voices cut from each clip, and the model inputs, computed once for models with identical front-ends.
+ */
+export class SharedVoiceInputs {
+  private readonly voices = new WeakMap<Clip, Map<string, Float32Array[]>>();
+  readonly frontend = new FrontendCache();
+
+  /** The voices of `clip` at `rate` per `spec`, cut once per (rate, spec). */
+  voicesOf(clip: Clip, rate: number, spec: VoiceSpec): Float32Array[] {
+    const key = `${rate}|${voiceSpecLabel(spec)}`;
+    let m = this.voices.get(clip);
+    if (!m) this.voices.set(clip, (m = new Map()));
+    let v = m.get(key);
+    if (!v) m.set(key, (v = clipToVoices(clip.samples, rate, spec)));
+    return v;
+  }
+}
+
+/**
  * Split prepared clips into voices (see {@link clipToVoices}) and embed all of them in one batched call.
+ * @param shared pass the same object for every model of one audit: voices are cut once and models with the
+ *   same front-end, window and layout reuse the features (decode and VAD happen before, once per clip)
  * @throws ModelError when the model call fails
  */
 export async function embedClipVoices(
   model: SpeakerModel,
   clips: Clip[],
   spec: VoiceSpec,
+  shared?: SharedVoiceInputs,
 ): Promise<VoiceEmbeddings> {
   const rate = model.manifest.sample_rate;
   const pieces: Float32Array[] = [];
   const labels: string[] = [];
   const owner: number[] = [];
   clips.forEach((clip, i) => {
-    clipToVoices(clip.samples, rate, spec).forEach((v, j) => {
+    (shared ? shared.voicesOf(clip, rate, spec) : clipToVoices(clip.samples, rate, spec)).forEach((v, j) => {
       pieces.push(v);
       labels.push(`${clip.source}#${j}`);
       owner.push(i);
@@ -40,7 +62,7 @@ export async function embedClipVoices(
   });
   const perClip: Float32Array[][] = clips.map(() => []);
   if (pieces.length === 0) return { perClip, queries: 0, timings: { frontendMs: 0, inferenceMs: 0 } };
-  const r = await model.embed(pieces, labels);
+  const r = await model.embed(pieces, labels, { frontendCache: shared?.frontend });
   r.embeddings.forEach((e, k) => perClip[owner[k]].push(e));
   return { perClip, queries: r.queries, timings: r.timings };
 }

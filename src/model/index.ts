@@ -4,3 +4,4 @@ export * from './embed-files.js';
 export * from './layout.js';
 export * from './window.js';
 export * from './pipeline.js';
+export * from './frontend-cache.js';

@@ -15,6 +15,7 @@ import {
   type LoadedManifest,
   type ModelManifest,
 } from './manifest.js';
+import { inputKey, type FrontendCache, type ModelInput } from './frontend-cache.js';
 import { cutWindows, poolWindows, windowPlan, type WindowPlan } from './window.js';
 
 /** Result of {@link SpeakerModel.embed}. */
@@ -25,6 +26,11 @@ export interface EmbedResult {
   queries: number;
   /** Wall time per stage, milliseconds. */
   timings: { frontendMs: number; inferenceMs: number };
+}
+
+/** Options of {@link SpeakerModel.embed}. */
+export interface EmbedOptions {
+  frontendCache?: FrontendCache;
 }
 
 /** ONNX I/O as the session reports it (for `inspect-model` and load-time checks). */
@@ -54,10 +60,13 @@ export interface SpeakerModel {
    * the pooled window embeddings; `l2_normalize` applies to that pooled embedding.
    * @param clips `[numSamples] float32` each, at `manifest.sample_rate` Hz
    * @param labels optional names of the clips for error messages, parallel to `clips`
+   * @param options `frontendCache`: inputs shared with other models given the same clip arrays (an audit's
+   *   target and reference models): a model whose sample rate, front-end, window and layout equal an earlier
+   *   one's reuses its features instead of computing them again
    * @throws AudioError `too-long` when a clip is longer than the manifest's `max_seconds`
    * @throws ModelError when a clip is too short for one frame or the session fails
    */
-  embed(clips: Float32Array[], labels?: string[]): Promise<EmbedResult>;
+  embed(clips: Float32Array[], labels?: string[], options?: EmbedOptions): Promise<EmbedResult>;
   close(): Promise<void>;
 }
 
@@ -327,10 +336,7 @@ function probeSignal(samples: number, rate: number): Float32Array {
 }
 
 /** One model input ready for batching: the layout-ordered data and its shape without the batch axis. */
-interface Item {
-  data: Float32Array;
-  shape: number[];
-}
+type Item = ModelInput;
 
 class OnnxSpeakerModel implements SpeakerModel {
   readonly manifest: ModelManifest;
@@ -407,11 +413,13 @@ class OnnxSpeakerModel implements SpeakerModel {
     }
   }
 
-  async embed(clips: Float32Array[], labels?: string[]): Promise<EmbedResult> {
+  async embed(clips: Float32Array[], labels?: string[], options: EmbedOptions = {}): Promise<EmbedResult> {
     const m = this.manifest;
     await fbankReady(); // the SIMD FFT (once per process)
     const t0 = performance.now();
     // pieces = what goes into the model: whole clips, or the windows of every clip
+    const cache = options.frontendCache;
+    const key = inputKey(m);
     const items: Item[] = [];
     const owner: number[] = [];
     clips.forEach((samples, i) => {
@@ -424,12 +432,17 @@ class OnnxSpeakerModel implements SpeakerModel {
           `${seconds.toFixed(2)} s of audio; the model takes at most ${m.max_seconds} s per clip (use voice chunk splitting)`,
         );
       }
-      const pieces = this.window ? cutWindows(samples, this.window) : [samples];
-      if (pieces.length === 0) throw new ModelError(`${label}: empty clip`);
-      pieces.forEach((p, j) => {
-        items.push(this.item(p, this.window ? `${label} window ${j}` : label));
+      let made = cache?.get(samples, key);
+      if (!made) {
+        const pieces = this.window ? cutWindows(samples, this.window) : [samples];
+        if (pieces.length === 0) throw new ModelError(`${label}: empty clip`);
+        made = pieces.map((p, j) => this.item(p, this.window ? `${label} window ${j}` : label));
+        cache?.set(samples, key, made);
+      }
+      for (const item of made) {
+        items.push(item);
         owner.push(i);
-      });
+      }
     });
     const t1 = performance.now();
     const groups = new Map<string, number[]>();
