@@ -23,7 +23,7 @@ dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 WASM := dist/frontend/fbank.wasm dist/audio/vad.wasm
 dist/%.wasm: src/%.as.ts | deps
 	@mkdir -p $(@D)
-	$(NODE_BIN)/asc $< -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort=
+	$(NODE_BIN)/asc $< -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort= --enable simd
 
 build: dist/cli.js $(WASM)
 
