@@ -65,7 +65,8 @@ bench: build
 	  set -o pipefail; node --import=tsx bench/embed.ts | tee $(BENCH_OUT)/embed.md; \
 	else echo "bench/embed.ts: speechocean762 not found (set SLMIA_DATA_DIR): skipped"; fi
 	set -o pipefail; node --import=tsx bench/fleet-scale.ts
-	set -o pipefail; node --import=tsx bench/frontend-speed.ts 40 2
+	set -o pipefail; node --import=tsx bench/frontend-speed.ts --rounds 40 --threads 2 | tee $(BENCH_OUT)/frontend-speed.md
+	set -o pipefail; node --import=tsx bench/frontend-speed.ts --rounds 40 --threads 1 | tee $(BENCH_OUT)/frontend-speed-1thread.md
 	set -o pipefail; node --import=tsx bench/floor-vad.ts
 	set -o pipefail; node --import=tsx bench/fuzz-audio.ts 10000 20261130
 	set -o pipefail; node --import=tsx bench/request-rss.ts
