@@ -5,8 +5,15 @@
  */
 import test from 'ava';
 import type { Clip } from '../src/audio/index.js';
-import { embedClipVoices, VoiceStream, type VoiceSpec } from '../src/features/index.js';
+import {
+  clipToVoices,
+  embedClipVoices,
+  SharedVoiceInputs,
+  VoiceStream,
+  type VoiceSpec,
+} from '../src/features/index.js';
 import { loadSpeakerModel, type SpeakerModel } from '../src/model/index.js';
+import { modelPath } from '../src/paths.js';
 import { fixtureModel } from './helpers/data.js';
 
 /** A deterministic test clip: two tones and a little noise, `seconds` long at 16 kHz. */
@@ -126,5 +133,29 @@ test('VoiceStream: voices of many lengths that never fill a batch are embedded o
     t.is(got.perClip.flat().length, 30);
   } finally {
     await model.close();
+  }
+});
+
+test('VoiceStreams of a target and a reference model with the same front-end share voices and features', async (t) => {
+  const target = await loadSpeakerModel(modelPath('tdnn-ce-target'), { threads: 1 });
+  const reference = await loadSpeakerModel(modelPath('tdnn-ce-shadow'), { threads: 1 });
+  try {
+    const clips = Array.from({ length: 6 }, (_, i) => tone(i, 1.5 + (i % 3)));
+    const shared = new SharedVoiceInputs();
+    const streams = [target, reference].map((m) => new VoiceStream(m, spec, { shared }));
+    for (const c of clips) for (const s of streams) await s.add(c);
+    const [a, b] = await Promise.all(streams.map((s) => s.finish()));
+    const voices = a!.perClip.flat().length;
+    t.is(
+      voices,
+      clips.reduce((n, c) => n + clipToVoices(c.samples, 16000, spec).length, 0),
+    );
+    t.true(voices > clips.length); // some clips give two voices
+    // The reference model's front-end ran for no voice: every input came from the target's.
+    t.deepEqual([shared.frontend.misses, shared.frontend.hits], [voices, voices]);
+    t.deepEqual(b!.perClip, (await embedClipVoices(reference, clips, spec)).perClip);
+    t.deepEqual(a!.perClip, (await embedClipVoices(target, clips, spec)).perClip);
+  } finally {
+    await Promise.all([target.close(), reference.close()]);
   }
 });

@@ -79,6 +79,11 @@ export interface VoiceStreamOptions {
    * different lengths never fill a batch). Default `max_batch` × 8 s of audio (32 MB of float32 at 16 kHz).
    */
   maxHeldSamples?: number;
+  /**
+   * Shared with the streams of the audit's other models (target and reference models, fed the same clips):
+   * voices are cut once, and a model whose front-end equals an earlier one's reuses its features.
+   */
+  shared?: SharedVoiceInputs;
 }
 
 /**
@@ -101,6 +106,7 @@ export class VoiceStream {
   private readonly timings = { frontendMs: 0, inferenceMs: 0 };
   private readonly minVoices: number;
   private readonly maxHeldSamples: number;
+  private readonly shared: SharedVoiceInputs | undefined;
 
   constructor(
     private readonly model: SpeakerModel,
@@ -110,6 +116,7 @@ export class VoiceStream {
     const m = model.manifest;
     this.minVoices = o.minVoices ?? 0;
     this.maxHeldSamples = o.maxHeldSamples ?? m.max_batch * 8 * m.sample_rate;
+    this.shared = o.shared;
   }
 
   /** Voices added so far (all clips). */
@@ -124,7 +131,10 @@ export class VoiceStream {
    */
   async add(clip: Clip): Promise<void> {
     const c = this.perClip.length;
-    const voices = clipToVoices(clip.samples, this.model.manifest.sample_rate, this.spec);
+    const rate = this.model.manifest.sample_rate;
+    const voices = this.shared
+      ? this.shared.voicesOf(clip, rate, this.spec)
+      : clipToVoices(clip.samples, rate, this.spec);
     this.perClip.push(new Array<Float32Array>(voices.length));
     for (const [index, samples] of voices.entries()) {
       this.waiting.push({ clip: c, index, samples, label: `${clip.source}#${index}` });
@@ -168,6 +178,7 @@ export class VoiceStream {
     const r = await this.model.embed(
       take.map((v) => v.samples),
       take.map((v) => v.label),
+      { frontendCache: this.shared?.frontend },
     );
     this.queries += r.queries;
     this.timings.frontendMs += r.timings.frontendMs;
