@@ -13,7 +13,7 @@
  */
 import fvadFactory, { type FvadModule } from '@echogarden/fvad-wasm';
 import { resample } from './resample.js';
-import { readOwnWasm, readWasm } from './wasm.js';
+import { emscriptenWithMemory, HeapBlock, instantiateOwnWasm, readWasm } from './wasm.js';
 
 /** Options of {@link detectSpeech}. Part of the embedding-cache key (see {@link vadLabel}). */
 export interface VadOptions {
@@ -67,7 +67,9 @@ let fvad:
       loop: VadWasm;
       handle: number;
       buffer: number;
-      clip: { samples: number; capacity: number; out: number; outCapacity: number };
+      /** Per-clip buffers: samples in, decisions out. */
+      samples: HeapBlock;
+      decisions: HeapBlock;
     }
   | undefined;
 let loading: Promise<void> | undefined;
@@ -80,36 +82,28 @@ let loading: Promise<void> | undefined;
 export async function vadReady(): Promise<void> {
   if (fvad) return;
   loading ??= (async () => {
-    let memory: unknown;
-    const bytes = readWasm('@echogarden/fvad-wasm', 'fvad.wasm');
-    const module = await fvadFactory({
-      // Instantiated here to get hold of its memory, which vad.wasm imports.
-      instantiateWasm: (imports, receive) => {
-        void WebAssembly.instantiate(bytes, imports).then(({ instance, module: compiled }) => {
-          memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory);
-          receive(instance, compiled);
-        });
-        return {};
-      },
-    });
-    if (!memory) throw new Error('fvad.wasm exports no memory');
+    const file = 'fvad.wasm';
+    const { module, memory } = await emscriptenWithMemory(
+      fvadFactory,
+      readWasm('@echogarden/fvad-wasm', file),
+      file,
+    );
     const handle = module._fvad_new();
     if (!handle) throw new Error('fvad: cannot allocate a VAD instance');
     const buffer = module._malloc(480 * 2); // 10 ms at 48 kHz
     // The glue binds each export on its first call; after one call `_fvad_process` is the wasm function itself,
     // so vad.wasm calls it without passing through JavaScript.
     module._fvad_process(handle, buffer, 0);
-    const { instance } = await WebAssembly.instantiate(readOwnWasm('vad.wasm', 'audio'), {
-      env: { memory },
+    const loop = await instantiateOwnWasm<VadWasm>('vad.wasm', 'audio', memory, {
       fvad: { process: module._fvad_process },
     });
-    fvad = {
-      module,
-      loop: instance.exports as unknown as VadWasm,
-      handle,
-      buffer,
-      clip: { samples: 0, capacity: 0, out: 0, outCapacity: 0 },
-    };
+    const block = () =>
+      new HeapBlock(
+        (n) => module._malloc(n),
+        (p) => module._free(p),
+        'fvad',
+      );
+    fvad = { module, loop, handle, buffer, samples: block(), decisions: block() };
   })();
   await loading;
 }
@@ -127,28 +121,12 @@ function frameDecisions(samples: Float32Array, rate: number, mode: number): Int8
   m._fvad_reset(v.handle); // also resets mode and rate
   if (m._fvad_set_sample_rate(v.handle, rate) < 0 || m._fvad_set_mode(v.handle, mode) < 0)
     throw new RangeError(`fvad: rate ${rate} Hz or mode ${mode} not accepted`);
-  const c = v.clip;
   const n = frames * len;
-  if (n > c.capacity) {
-    if (c.samples) m._free(c.samples);
-    c.capacity = Math.max(n, 2 * c.capacity);
-    c.samples = malloc(m, c.capacity * 4);
-  }
-  if (frames > c.outCapacity) {
-    if (c.out) m._free(c.out);
-    c.outCapacity = Math.max(frames, 2 * c.outCapacity);
-    c.out = malloc(m, c.outCapacity);
-  }
-  m.HEAPF32.set(samples.subarray(0, n), c.samples >> 2);
-  v.loop.frameDecisions(v.handle, c.samples, frames, len, v.buffer, c.out);
-  return new Int8Array(m.HEAP16.buffer.slice(c.out, c.out + frames));
-}
-
-/** @throws Error when libfvad's heap cannot grow */
-function malloc(m: FvadModule, bytes: number): number {
-  const p = m._malloc(Math.max(bytes, 16));
-  if (!p) throw new Error(`fvad: cannot allocate ${bytes} bytes of WebAssembly memory`);
-  return p;
+  const x = v.samples.reserve(n * 4);
+  const out = v.decisions.reserve(frames);
+  m.HEAPF32.set(samples.subarray(0, n), x >> 2);
+  v.loop.frameDecisions(v.handle, x, frames, len, v.buffer, out);
+  return new Int8Array(m.HEAP16.buffer.slice(out, out + frames));
 }
 
 /**

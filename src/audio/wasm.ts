@@ -46,3 +46,78 @@ export function readOwnWasm(file: string, folder: string): Uint8Array {
     );
   }
 }
+
+/**
+ * Instantiate an Emscripten-built module from its bytes and keep hold of its memory, which a module of ours
+ * imports (see {@link instantiateOwnWasm}).
+ * @param factory the package's module factory
+ * @param bytes its `.wasm` ({@link readWasm})
+ * @param file the binary's name, for errors
+ * @throws Error when the module exports no memory
+ */
+export async function emscriptenWithMemory<M>(
+  factory: (options: EmscriptenOptions) => Promise<M>,
+  bytes: Uint8Array,
+  file: string,
+): Promise<{ module: M; memory: WebAssembly.Memory }> {
+  let memory: WebAssembly.Memory | undefined;
+  const module = await factory({
+    instantiateWasm: (imports, receive) => {
+      void WebAssembly.instantiate(bytes, imports).then(({ instance, module: compiled }) => {
+        memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory);
+        receive(instance, compiled);
+      });
+      return {};
+    },
+  });
+  if (!memory) throw new Error(`${file} exports no memory`);
+  return { module, memory };
+}
+
+/**
+ * Instantiate one of the project's own modules ({@link readOwnWasm}) over a library's memory (`env.memory`),
+ * with the library's functions it calls. Pass the library's wasm functions themselves (an Emscripten glue binds
+ * `Module._f` to the wasm export on its first call), so calls between the two stay inside WebAssembly.
+ * @returns the module's exports
+ * @throws Error naming the file when it is missing (run `make build`)
+ */
+export async function instantiateOwnWasm<T>(
+  file: string,
+  folder: string,
+  memory: WebAssembly.Memory,
+  imports: WebAssembly.Imports,
+): Promise<T> {
+  const { instance } = await WebAssembly.instantiate(readOwnWasm(file, folder), {
+    env: { memory },
+    ...imports,
+  });
+  return instance.exports as unknown as T;
+}
+
+/**
+ * A block of a WebAssembly heap that grows (never shrinks) to the size asked: per-clip buffers reused across
+ * clips, so nothing is allocated per frame and, after the longest clip, per clip.
+ */
+export class HeapBlock {
+  /** Byte offset of the block (0 until the first {@link reserve}). */
+  ptr = 0;
+  private bytes = 0;
+  constructor(
+    private readonly alloc: (bytes: number) => number,
+    private readonly free: (ptr: number) => void,
+    private readonly what: string,
+  ) {}
+
+  /**
+   * @returns the block's byte offset, at least `bytes` long
+   * @throws Error when the heap cannot grow
+   */
+  reserve(bytes: number): number {
+    if (bytes <= this.bytes) return this.ptr;
+    if (this.ptr) this.free(this.ptr);
+    this.bytes = Math.max(bytes, 2 * this.bytes, 16);
+    this.ptr = this.alloc(this.bytes);
+    if (!this.ptr) throw new Error(`${this.what}: cannot allocate ${this.bytes} bytes of WebAssembly memory`);
+    return this.ptr;
+  }
+}

@@ -5,7 +5,7 @@
  */
 import FFT from 'fft.js';
 import pffftFactory, { type PffftModule } from '@echogarden/pffft-wasm/simd';
-import { readOwnWasm, readWasm } from '../audio/wasm.js';
+import { emscriptenWithMemory, HeapBlock, instantiateOwnWasm, readWasm } from '../audio/wasm.js';
 
 /**
  * Kaldi fbank options (the subset this project uses; names as in Kaldi / torchaudio). Not supported:
@@ -200,8 +200,9 @@ let engine:
   | {
       module: PffftModule;
       fbank: FbankWasm;
-      /** Per-clip buffers: samples in, features out (byte offsets) and their capacities (values). */
-      clip: { samples: number; capacity: number; out: number; outCapacity: number };
+      /** Per-clip buffers: samples in, features out. */
+      samples: HeapBlock;
+      out: HeapBlock;
     }
   | undefined;
 let engineLoading: Promise<void> | undefined;
@@ -218,19 +219,12 @@ let forced: 'wasm' | 'fftjs' | undefined;
 export async function fbankReady(): Promise<void> {
   if (engine) return;
   engineLoading ??= (async () => {
-    let memory: WebAssembly.Memory | undefined;
-    const pffftBytes = readWasm('@echogarden/pffft-wasm/simd', 'pffft.wasm');
-    const module = await pffftFactory({
-      // Instantiated here to get hold of its memory, which fbank.wasm imports.
-      instantiateWasm: (imports, receive) => {
-        void WebAssembly.instantiate(pffftBytes, imports).then(({ instance, module: compiled }) => {
-          memory = Object.values(instance.exports).find((e) => e instanceof WebAssembly.Memory);
-          receive(instance, compiled);
-        });
-        return {};
-      },
-    });
-    if (!memory) throw new Error('pffft.wasm exports no memory');
+    const file = 'pffft.wasm';
+    const { module, memory } = await emscriptenWithMemory(
+      pffftFactory,
+      readWasm('@echogarden/pffft-wasm/simd', file),
+      file,
+    );
     // The glue binds each export on its first call; after one call `_pffft_transform_ordered` is the wasm
     // function itself, so fbank.wasm calls it without passing through JavaScript.
     const setup = module._pffft_new_setup(32, 0);
@@ -238,15 +232,16 @@ export async function fbankReady(): Promise<void> {
     module._pffft_transform_ordered(setup, buf, buf + 128, buf + 256, 0);
     module._pffft_aligned_free(buf);
     module._pffft_destroy_setup(setup);
-    const { instance } = await WebAssembly.instantiate(readOwnWasm('fbank.wasm', 'frontend'), {
-      env: { memory },
+    const fbank = await instantiateOwnWasm<FbankWasm>('fbank.wasm', 'frontend', memory, {
       pffft: { transform_ordered: module._pffft_transform_ordered },
     });
-    engine = {
-      module,
-      fbank: instance.exports as unknown as FbankWasm,
-      clip: { samples: 0, capacity: 0, out: 0, outCapacity: 0 },
-    };
+    const block = () =>
+      new HeapBlock(
+        (n) => module._pffft_aligned_malloc(n),
+        (p) => module._pffft_aligned_free(p),
+        'fbank',
+      );
+    engine = { module, fbank, samples: block(), out: block() };
     plans.clear(); // rebuild plans with their wasm arrays
   })();
   await engineLoading;
@@ -439,14 +434,15 @@ function wasmFbank(
   o: KaldiFbankOptions,
 ): FbankFeatures {
   const bins = o.num_mel_bins;
-  const clip = clipBuffers(e, samples.length, frames * bins);
-  e.module.HEAPF32.set(samples, clip.samples >> 2);
+  const x = e.samples.reserve(samples.length * 4);
+  const out = e.out.reserve(frames * bins * 4);
+  e.module.HEAPF32.set(samples, x >> 2);
   const mode =
     (o.use_power ? MODE_POWER : 0) |
     (o.use_log_fbank ? MODE_LOG : 0) |
     (o.noise_floor > 0 ? MODE_NOISE_FLOOR : 0);
   redoneFrames += e.fbank.fbankFrames(
-    clip.samples,
+    x,
     frames,
     plan.win,
     plan.shift,
@@ -472,10 +468,10 @@ function wasmFbank(
     mode,
     PFFFT_RANGE,
     w.mel,
-    clip.out,
+    out,
   );
-  if (o.cmn) e.fbank.subtractFrameMean(clip.out, frames, bins, w.cmnMean);
-  const at = clip.out >> 2;
+  if (o.cmn) e.fbank.subtractFrameMean(out, frames, bins, w.cmnMean);
+  const at = out >> 2;
   return { data: e.module.HEAPF32.slice(at, at + frames * bins), frames, bins };
 }
 
@@ -485,27 +481,6 @@ let redoneFrames = 0;
 /** Frames the WebAssembly front-end redid in float64 (the > 90 dB guard), for benchmarks. */
 export function fbankRedoneFrames(): number {
   return redoneFrames;
-}
-
-/** The per-clip buffers in PFFFT's memory, grown (never shrunk) to hold `samples` samples and `values` outputs. */
-function clipBuffers(
-  e: NonNullable<typeof engine>,
-  samples: number,
-  values: number,
-): NonNullable<typeof engine>['clip'] {
-  const m = e.module;
-  const c = e.clip;
-  if (samples > c.capacity) {
-    if (c.samples) m._pffft_aligned_free(c.samples);
-    c.capacity = Math.max(samples, 2 * c.capacity);
-    c.samples = alloc(m, c.capacity * 4);
-  }
-  if (values > c.outCapacity) {
-    if (c.out) m._pffft_aligned_free(c.out);
-    c.outCapacity = Math.max(values, 2 * c.outCapacity);
-    c.out = alloc(m, c.outCapacity * 4);
-  }
-  return c;
 }
 
 /** 16-byte aligned block of PFFFT's heap. @throws Error when the wasm heap cannot grow */
