@@ -19,8 +19,9 @@ dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 	chmod +x dist/cli.js
 
 # The project's own WebAssembly (AssemblyScript sources src/**/*.as.ts → dist/**/*.wasm): the per-frame loops of
-# the fbank (importing PFFFT's memory and FFT) and of the VAD (importing libfvad's memory and fvad_process).
-WASM := dist/frontend/fbank.wasm dist/audio/vad.wasm
+# the fbank (importing PFFFT's memory and FFT) and of the VAD (importing libfvad's memory and fvad_process), and
+# 16-bit PCM → float (a memory of its own, passed in).
+WASM := dist/frontend/fbank.wasm dist/audio/vad.wasm dist/audio/pcm.wasm
 dist/%.wasm: src/%.as.ts | deps
 	@mkdir -p $(@D)
 	$(NODE_BIN)/asc $< -o $@ --importMemory --noExportMemory --runtime stub -O3 --noAssert --use abort= --enable simd

@@ -144,7 +144,7 @@ check_glibc_floor() {
     die "$f needs glibc $top, above the arm64 floor $GLIBC_FLOOR"
 }
 
-for f in dist/frontend/fbank.wasm dist/audio/vad.wasm; do
+for f in dist/frontend/fbank.wasm dist/audio/vad.wasm dist/audio/pcm.wasm; do
   [ -f "$ROOT/$f" ] || die "$f missing: run make build (or make dist)"
 done
 
@@ -195,7 +195,7 @@ for arch in "${ARCHES[@]}"; do
   # WebAssembly of the VAD, the FFT and the project's loops around them (architecture independent;
   # src/audio/wasm.ts reads them from lib/).
   cp node_modules/@echogarden/fvad-wasm/fvad.wasm node_modules/@echogarden/pffft-wasm/dist/simd/pffft.wasm \
-    "$ROOT/dist/frontend/fbank.wasm" "$ROOT/dist/audio/vad.wasm" "$stage/lib/"
+    "$ROOT/dist/frontend/fbank.wasm" "$ROOT/dist/audio/vad.wasm" "$ROOT/dist/audio/pcm.wasm" "$stage/lib/"
 
   # Every native file: the newest glibc / libstdc++ symbol versions it needs (objdump -T); arm64 must stay
   # within glibc $GLIBC_FLOOR (Debian 11, Ubuntu 20.04, Raspberry Pi OS bullseye, JetPack 5).

@@ -10,7 +10,7 @@
  *   - `import.meta.url` (only src/paths.ts uses it, and only outside a SEA) is defined from `__filename`.
  * WASM of @wasm-audio-decoders/flac and libsamplerate-js is inlined in their JS, so it rides in the bundle; the
  * VAD (fvad.wasm) and FFT (pffft.wasm) binaries and the project's own (dist/frontend/fbank.wasm,
- * dist/audio/vad.wasm, compiled from AssemblyScript by `make build`) are copied to <home>/lib/ by build-dist.sh
+ * dist/audio/vad.wasm, dist/audio/pcm.wasm, compiled from AssemblyScript by `make build`) are copied to <home>/lib/ by build-dist.sh
  * (src/audio/wasm.ts).
  *
  * Usage: node deploy/bundle.mjs <out.cjs>

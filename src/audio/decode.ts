@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { AudioError } from '../errors.js';
 import { decodeFlacChannels } from './flac.js';
+import { int16leToFloat } from './pcm.js';
 import { parseWav, wavSamples } from './wav.js';
 
 /** Largest |sample| accepted after decoding (+12 dB over full scale: float headroom, not a mis-scaled decode). */
@@ -112,8 +113,9 @@ export function decodePcmS16le(
       `${bytes.length} bytes is not a whole number of ${frameBytes}-byte frames`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.length / frameBytes;
+  if (channels === 1) return finish(source, int16leToFloat(bytes, n), sampleRate, 1, 's16le', false);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const samples = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let acc = 0;

@@ -10,8 +10,8 @@
  * body; wavefile reads EXTENSIBLE float as integers (issue 10, c03) and throws TypeErrors on LIST chunks before
  * `data` (c01). The parser is ~150 lines, fuzzed (test/fuzz-audio.test.ts, bench/fuzz-audio.ts).
  */
-import { endianness } from 'node:os';
 import { AudioError } from '../errors.js';
+import { int16leToFloat } from './pcm.js';
 
 /** What the `fmt ` and `data` chunks say, and where the samples are. */
 export interface WavLayout {
@@ -27,7 +27,6 @@ export interface WavLayout {
   dataBytes: number;
 }
 
-const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 const FORMAT_PCM = 0x0001;
 const FORMAT_FLOAT = 0x0003;
 const FORMAT_EXTENSIBLE = 0xfffe;
@@ -168,14 +167,11 @@ export function wavSamples(bytes: Uint8Array, w: WavLayout): Float32Array {
   const bps = w.bits / 8;
   const ch = w.channels;
   const n = w.dataBytes / (bps * ch);
-  const out = new Float32Array(n);
   const le = w.littleEndian;
-  if (ch === 1 && w.bits === 16 && le && LITTLE_ENDIAN_HOST && (bytes.byteOffset + w.dataOffset) % 2 === 0) {
-    // Fast path (the common recorder format): read the aligned 16-bit words directly.
-    const pcm = new Int16Array(bytes.buffer, bytes.byteOffset + w.dataOffset, n);
-    for (let i = 0; i < n; i++) out[i] = (pcm[i] as number) / 32768;
-    return out;
-  }
+  // Fast path (the common recorder format): 16-bit little-endian mono through pcm.wasm.
+  if (ch === 1 && w.bits === 16 && le && w.encoding === 'pcm')
+    return int16leToFloat(bytes.subarray(w.dataOffset, w.dataOffset + 2 * n), n);
+  const out = new Float32Array(n);
   const read = reader(w);
   if (ch === 1) {
     for (let i = 0; i < n; i++) out[i] = read(view, i * bps, le);
