@@ -314,21 +314,24 @@ function melEnergies(
     let p1 = power + (<usize>load<i32>(starts + (<usize>(b + 1) << 2)) << 3);
     let p2 = power + (<usize>load<i32>(starts + (<usize>(b + 2) << 2)) << 3);
     let p3 = power + (<usize>load<i32>(starts + (<usize>(b + 3) << 2)) << 3);
-    let e0: f64 = 0;
-    let e1: f64 = 0;
-    let e2: f64 = 0;
-    let e3: f64 = 0;
+    // Bins (b, b+1) and (b+2, b+3) in float64 lanes, each lane its own sum in FFT-bin order.
+    let e01 = f64x2.splat(0);
+    let e23 = f64x2.splat(0);
     for (let j = r0; j < r1; j++) {
-      e0 += load<f64>(w) * load<f64>(p0);
-      e1 += load<f64>(w, 8) * load<f64>(p1);
-      e2 += load<f64>(w, 16) * load<f64>(p2);
-      e3 += load<f64>(w, 24) * load<f64>(p3);
+      const p01 = v128.load64_lane(p1, v128.load64_zero(p0), 1);
+      const p23 = v128.load64_lane(p3, v128.load64_zero(p2), 1);
+      e01 = f64x2.add(e01, f64x2.mul(v128.load(w), p01));
+      e23 = f64x2.add(e23, f64x2.mul(v128.load(w, 16), p23));
       w += 32;
       p0 += 8;
       p1 += 8;
       p2 += 8;
       p3 += 8;
     }
+    const e0 = f64x2.extract_lane(e01, 0);
+    const e1 = f64x2.extract_lane(e01, 1);
+    const e2 = f64x2.extract_lane(e23, 0);
+    const e3 = f64x2.extract_lane(e23, 1);
     for (let i = 0; i < 4 && b + i < bins; i++) {
       const e = i == 0 ? e0 : i == 1 ? e1 : i == 2 ? e2 : e3;
       store<f64>(mel + (<usize>(b + i) << 3), e);
@@ -434,7 +437,15 @@ export function fbankFrames(
     // Ordered real output: [X0, X(N/2), Re X1, Im X1, Re X2, …].
     const x0 = <f64>load<f32>(fout);
     store<f64>(power, x0 * x0);
-    for (let k = 1; k < half; k++) {
+    // Two bins per step: [Re Xk, Im Xk, Re Xk+1, Im Xk+1] → (Re, Re) and (Im, Im) float64 lanes.
+    let k = 1;
+    for (; k + 1 < half; k += 2) {
+      const four = v128.load(fout + ((<usize>k) << 3));
+      const re = f64x2.promote_low_f32x4(i32x4.shuffle(four, four, 0, 2, 1, 3));
+      const im = f64x2.promote_low_f32x4(i32x4.shuffle(four, four, 1, 3, 0, 2));
+      v128.store(power + ((<usize>k) << 3), f64x2.add(f64x2.mul(re, re), f64x2.mul(im, im)));
+    }
+    for (; k < half; k++) {
       const re = <f64>load<f32>(fout + ((<usize>k) << 3));
       const im = <f64>load<f32>(fout + ((<usize>k) << 3) + 4);
       store<f64>(power + ((<usize>k) << 3), re * re + im * im);
