@@ -18,7 +18,10 @@ export function int16leToFloat(bytes: Uint8Array, n: number): Float32Array {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(readOwnWasm('pcm.wasm', 'audio')), {
       env: { memory },
     });
-    pcm = { memory, int16ToFloat: instance.exports.int16ToFloat as (s: number, d: number, n: number) => void };
+    pcm = {
+      memory,
+      int16ToFloat: instance.exports.int16ToFloat as (s: number, d: number, n: number) => void,
+    };
   }
   const dst = (2 * n + 15) & ~15;
   const need = dst + 4 * n;
