@@ -353,7 +353,8 @@ function melEnergies(
  * frames redone.
  * Plan arrays: `scaled` [win] f64 (window × input scale), `starts`/`offsets`/`weights` the mel banks in groups
  * of four (see melEnergies), `floor` [bins] f64, fft.js's `table`/`bitrev`/`width`; scratch: `fin`/
- * `fout`/`work` [fftSize] f32 (PFFFT, 16-byte aligned), `xin` [fftSize] f64, `spec` [2 · fftSize] f64,
+ * `fout`/`work` [fftSize] f32 (PFFFT, 16-byte aligned), `xin` [fftSize] f64 (`fin` and `xin` zeroed by the caller
+ * from `win` on: the zero padding, which neither FFT writes), `spec` [2 · fftSize] f64,
  * `power` [fftSize/2 + 1 + longest bank] f64 (zeroed slack), `mel` [bins] f64.
  */
 export function fbankFrames(
@@ -432,7 +433,6 @@ export function fbankFrames(
       );
     }
     store<f32>(fin, <f32>((<f64>load<f32>(xf) - mean) * (1 - c) * load<f64>(scaled)));
-    memory.fill(fin + ((<usize>win) << 2), 0, (<usize>(fftSize - win)) << 2);
     transformOrdered(setup, fin, fout, work, 0);
     // Ordered real output: [X0, X(N/2), Re X1, Im X1, Re X2, …].
     const x0 = <f64>load<f32>(fout);
@@ -461,7 +461,6 @@ export function fbankFrames(
         );
       }
       store<f64>(xin, (<f64>load<f32>(xf) - mean) * (1 - c) * load<f64>(scaled));
-      memory.fill(xin + ((<usize>win) << 3), 0, (<usize>(fftSize - win)) << 3);
       fftjsRealTransform(spec, xin, fftSize, width, table, bitrev);
       for (let k = 0; k < half; k++) {
         const re = load<f64>(spec + ((<usize>k) << 4));

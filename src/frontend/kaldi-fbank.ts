@@ -522,12 +522,18 @@ function wasmPlan(m: PffftModule, plan: Plan): WasmPlan | undefined {
   const power = alloc(m, (n / 2 + 1 + longest) * 8);
   new Uint8Array(m.HEAPF32.buffer, power, (n / 2 + 1 + longest) * 8).fill(0);
   const fft = plan.fft as unknown as { table: number[]; _bitrev: number[]; _width: number };
+  // The FFT inputs zeroed once: fbank.wasm writes the first `win` values of each frame, the rest is the padding.
+  const zeroed = (bytes: number): number => {
+    const p = alloc(m, bytes);
+    new Uint8Array(m.HEAPF32.buffer, p, bytes).fill(0);
+    return p;
+  };
   return {
     setup,
-    fin: alloc(m, n * 4),
+    fin: zeroed(n * 4),
     fout: alloc(m, n * 4),
     work: alloc(m, n * 4),
-    xin: alloc(m, n * 8),
+    xin: zeroed(n * 8),
     spec: alloc(m, 2 * n * 8),
     table: put(Float64Array.from(fft.table)),
     bitrev: put(Int32Array.from(fft._bitrev)),
