@@ -20,7 +20,7 @@ dist/cli.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 
 # The project's own WebAssembly (AssemblyScript sources src/**/*.as.ts → dist/**/*.wasm): the per-frame loops of
 # the fbank (importing PFFFT's memory and FFT) and of the VAD (importing libfvad's memory and fvad_process), and
-# 16-bit PCM → float (a memory of its own, passed in).
+# the decoders' sample loops (16-bit PCM → float, FLAC rescaling; a memory of its own, passed in).
 WASM := dist/frontend/fbank.wasm dist/audio/vad.wasm dist/audio/pcm.wasm
 dist/%.wasm: src/%.as.ts | deps
 	@mkdir -p $(@D)

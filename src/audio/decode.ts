@@ -85,8 +85,11 @@ function decodeWav(bytes: Uint8Array, source: string): DecodedAudio {
 }
 
 async function decodeFlac(bytes: Uint8Array, source: string): Promise<DecodedAudio> {
-  const { channels, sampleRate } = await decodeFlacChannels(bytes, source);
-  return finish(source, mixToMono(channels), sampleRate, channels.length, 'flac');
+  const { channels, sampleRate, maxAbs } = await decodeFlacChannels(bytes, source);
+  // The per-sample check runs only when the rescaling pass saw a sample outside ±MAX_ABS_SAMPLE or a NaN (the
+  // mean of channels within the limit stays within it).
+  const check = !(maxAbs <= MAX_ABS_SAMPLE);
+  return finish(source, mixToMono(channels), sampleRate, channels.length, 'flac', check);
 }
 
 /**

@@ -9,6 +9,7 @@
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import CodecParser, { type CodecFrame } from 'codec-parser';
 import { AudioError } from '../errors.js';
+import { scaleInPlace } from './pcm.js';
 
 /** STREAMINFO fields used here (RFC 9639 §8.2). */
 export interface FlacStreamInfo {
@@ -68,14 +69,14 @@ let queue: Promise<unknown> = Promise.resolve();
 /**
  * Decode a FLAC file to per-channel float samples, exactly STREAMINFO's total per channel when it is known.
  * Calls are serialised through one reused wasm instance (re-instantiating costs more than decoding a 2 s clip).
- * @returns `[channels][samples] float32` and the sample rate
+ * @returns `[channels][samples] float32`, the sample rate, and the largest |sample| (NaN if a sample is NaN)
  * @throws AudioError `truncated` (fewer samples than STREAMINFO declares), `decode-failed` (no frame decodes,
  *   frame errors before the end), or STREAMINFO errors of {@link flacStreamInfo}
  */
 export function decodeFlacChannels(
   bytes: Uint8Array,
   source: string,
-): Promise<{ channels: Float32Array[]; sampleRate: number }> {
+): Promise<{ channels: Float32Array[]; sampleRate: number; maxAbs: number }> {
   const info = flacStreamInfo(bytes, source);
   const job = queue.then(() => decodeNow(bytes, source, info));
   queue = job.catch(() => undefined);
@@ -86,7 +87,7 @@ async function decodeNow(
   bytes: Uint8Array,
   source: string,
   info: FlacStreamInfo,
-): Promise<{ channels: Float32Array[]; sampleRate: number }> {
+): Promise<{ channels: Float32Array[]; sampleRate: number; maxAbs: number }> {
   if (!decoder) {
     decoder = new FLACDecoder();
     await decoder.ready;
@@ -165,14 +166,14 @@ async function decodeNow(
     // (full-scale negative = -1.0). Rescale so a FLAC and its WAV give identical samples.
     const bits = info.bitsPerSample;
     const toTwoPower = (2 ** (bits - 1) - 1) / 2 ** (bits - 1);
-    return {
-      channels: out.channelData.map((c) => {
-        const x = c.subarray(0, n);
-        for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) * toTwoPower;
-        return x;
-      }),
-      sampleRate: out.sampleRate || info.sampleRate,
-    };
+    let maxAbs = 0;
+    const channels = out.channelData.map((c) => {
+      const x = c.subarray(0, n);
+      const m = scaleInPlace(x, toTwoPower); // x[i] *= toTwoPower, in pcm.wasm
+      maxAbs = m > maxAbs || Number.isNaN(m) ? m : maxAbs;
+      return x;
+    });
+    return { channels, sampleRate: out.sampleRate || info.sampleRate, maxAbs };
   } catch (err) {
     stale = true;
     if (err instanceof AudioError) throw err;
