@@ -3,8 +3,10 @@
  * subsets. Embeddings come from the SQLite cache after the first run, so each configuration costs only the
  * feature computation and the attack training.
  *   node --import=tsx bench/attack-experiments.ts <shadow model.json> <target model.json> [n] [configs…]
- * A config is `name:key=value,...` with keys centre (0/1), model (svm|logistic), chunk (seconds|none),
- * pad (wrap|none), subsets (k), ratios (a/b/c), features (prefix+prefix), refs (voices per reference speaker), sim (cosine|l2), znorm (0/1); default: a small grid over centring and attack model.
+ * A config is `name:key=value,...` with keys centre (0/1), model (attack ensemble, e.g. logistic:all+svm:all),
+ * ref (1: the target is the shadow-side reference and the shadow the target-side one, difficulty calibration;
+ * 0: plain attack), chunk (seconds|none), pad (wrap|none), subsets (k), ratios (a/b/c), refs (voices per reference
+ * speaker), sim (cosine|l2), znorm (0/1); default: plain vs calibrated with the default ensemble.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +26,9 @@ if (!data) throw new Error('speechocean762 not found');
 const configs = configTexts.length
   ? configTexts
   : [
-      'svm:centre=0,model=svm',
-      'svm-centred:centre=1,model=svm',
-      'logreg:centre=0,model=logistic',
-      'logreg-centred:centre=1,model=logistic',
+      'plain:centre=1,ref=0',
+      'calibrated:centre=1,ref=1',
+      'calibrated-svm:centre=1,ref=1,model=logistic:all+logistic:compact+svm:all',
     ];
 const cache = await SqliteEmbeddingCache.open(defaultCachePath());
 const dir = mkdtempSync(join(tmpdir(), 'slmia-exp-'));
@@ -36,12 +37,13 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const text of configs) {
-  const [name, kv = ''] = text.split(':');
+  const cut = text.indexOf(':');
+  const [name, kv] = cut < 0 ? [text, ''] : [text.slice(0, cut), text.slice(cut + 1)];
   const o = Object.fromEntries(
     kv
       .split(',')
       .filter(Boolean)
-      .map((p) => p.split('=')),
+      .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
   ) as Record<string, string>;
   const chunk = o.chunk === 'none' ? undefined : Number(o.chunk ?? 2);
   const cal = await runCalibration({
@@ -51,9 +53,10 @@ for (const text of configs) {
     ratios: (o.ratios ?? '0/0.5/1').split('/').map(Number),
     voice: { chunkSeconds: chunk, pad: chunk ? ((o.pad ?? 'wrap') as 'wrap' | 'none') : 'none' },
     subsets: Number(o.subsets ?? 2),
-    kind: (o.model ?? 'svm') as 'svm' | 'logistic',
+    members: o.model,
+    targetModel: o.ref === '0' ? undefined : target,
+    bundleDir: dir,
     centre: o.centre === '1',
-    featurePrefixes: o.features?.split('+'),
     znorm: o.znorm === '1',
     referenceVoices: Number(o.refs ?? 10),
     similarity: o.sim as 'cosine' | 'l2' | undefined,

@@ -128,8 +128,9 @@ const t0 = Date.parse('2026-01-01T00:00:00Z');
 const state = (h: number, s: number, k: number): SpeakerState & { p_value?: number } => {
   const p = ((h * 7919 + s * 104729 + k * 1299709) % 1000) / 1000;
   return {
-    verdict: p > 0.8 ? 'member' : p < 0.6 ? 'non-member' : ('inconclusive' as 'member'),
+    verdict: p > 0.8 ? 'member' : p < 0.6 ? 'non-member' : 'inconclusive',
     probability: p,
+    reason: p > 0.8 || p < 0.6 ? null : 'reference-member-like',
     threshold: 0.8,
     target_fpr: 0.01,
     voices: 10,

@@ -206,13 +206,22 @@ for arch in "${ARCHES[@]}"; do
   done
 
   log "$name: models, service files, docs"
-  # Runtime models: everything under models/ except the training lab, Python sources and shadow models
-  # (shadow models are only used to calibrate attack bundles, in the lab).
+  # Runtime models: everything under models/ except the training lab, Python sources and shadow models that
+  # no attack bundle queries (a bundle's `references` are models audits query next to the target, e.g. the
+  # shadow of the target's architecture; other shadow models only calibrate bundles, in the lab).
+  referenced=$(cd "$ROOT" && node -e '
+    const fs = require("fs"), path = require("path");
+    for (const d of fs.readdirSync("models/attack")) {
+      const f = path.join("models/attack", d, "attack.json");
+      if (!fs.existsSync(f)) continue;
+      for (const r of JSON.parse(fs.readFileSync(f, "utf8")).references ?? [])
+        console.log(path.relative(".", path.dirname(path.resolve(path.dirname(f), r.path))));
+    }' | sort -u)
   (cd "$ROOT" && find models -type f \
     ! -path 'models/train/*' ! -name '*.py' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0) |
     while IFS= read -r -d '' f; do
       dir=$(dirname "$f")
-      if [ -f "$ROOT/$dir/model.json" ] &&
+      if [ -f "$ROOT/$dir/model.json" ] && ! grep -qxF "$dir" <<<"$referenced" &&
         node -e "process.exit(require(process.argv[1]).role === 'shadow' ? 0 : 1)" "$ROOT/$dir/model.json"; then
         continue
       fi

@@ -5,6 +5,11 @@ import { join } from 'node:path';
 import {
   accuracy,
   AttackBundleError,
+  fitNull,
+  NullFitError,
+  nullPValue,
+  nullThreshold,
+  parseBundle,
   AttackScorer,
   auroc,
   bootstrapAurocCi,
@@ -24,7 +29,7 @@ import {
   type AttackBundle,
   type TrainingSample,
 } from '../src/attack/index.js';
-import { FEATURE_NAMES } from '../src/features/index.js';
+import { PLAIN_FEATURE_NAMES } from '../src/features/index.js';
 
 test('AUROC = Mann–Whitney with ties; ROC, TPR at FPR, accuracy, threshold for FPR', (t) => {
   t.is(auroc([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0]), 1);
@@ -79,15 +84,15 @@ test('Platt scaling is monotone and calibrated on separable decision values', (t
   t.true(probs[0] < 0.2 && probs[7] > 0.8);
 });
 
-/** Synthetic shadow samples: members have higher values in the first 10 features. */
-function synthetic(n: number, seed: number, shift = 0.8): TrainingSample[] {
+/** Synthetic shadow samples with F features: members have higher values in the first 10 features. */
+function synthetic(n: number, seed: number, shift = 0.8, F = PLAIN_FEATURE_NAMES.length): TrainingSample[] {
   const rng = seededRng(seed);
   const g = (): number => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
   const out: TrainingSample[] = [];
   for (let s = 0; s < 40; s++) {
     const label = (s % 2) as 0 | 1;
     for (let k = 0; k < 3; k++) {
-      const f = new Float64Array(FEATURE_NAMES.length);
+      const f = new Float64Array(F);
       for (let i = 0; i < f.length; i++) f[i] = g() + (label && i < 10 ? shift : 0) + n * 0.01;
       out.push({ features: f, label, speaker: `S${s}`, r: label ? [1, 0.5, 0][k] : 0 });
     }
@@ -95,15 +100,20 @@ function synthetic(n: number, seed: number, shift = 0.8): TrainingSample[] {
   return out;
 }
 
-function bundleOf(models: AttackBundle['models']): AttackBundle {
+const all = (F: number): number[] => [...Array(F).keys()];
+
+function bundleOf(models: AttackBundle['models'], plain: AttackBundle['plain_models']): AttackBundle {
   return {
     format: 'slmia-attack',
-    version: 1,
+    version: 2,
     created_at: new Date().toISOString(),
     command_line: 'test',
     shadow_models: [{ name: 'synthetic', sha256: '0'.repeat(64) }],
+    target: null,
+    references: [],
+    calibration_references: [],
     features: {
-      names: [...FEATURE_NAMES],
+      names: [...PLAIN_FEATURE_NAMES],
       similarity: 'cosine',
       centre: false,
       normalization: 'none',
@@ -112,28 +122,45 @@ function bundleOf(models: AttackBundle['models']): AttackBundle {
     },
     ratios: [0, 0.5, 1],
     target_fpr: 0.01,
-    attack_model: 'svm',
+    attack_model: 'svm:all+logistic:all',
     models,
-    baselines: { encodermi_t: [], encodermi_v: [] },
+    plain_models: plain,
+    guard: { alpha: 0.025, norm_quantile: 0.95, norm_share: 0.5, range_share: 0.25, min_voice_seconds: 1 },
+    null: { subsets: 4, seed: 1 },
+    baselines: { encodermi_t: [], encodermi_v: [], encodermi_t_calibrated: [], encodermi_v_calibrated: [] },
   };
 }
 
-test('SVM attack: CV-chosen RBF model separates held-out synthetic speakers; bundle round trip; n selection', async (t) => {
+test('attack ensemble (RBF SVM + logistic): CV-chosen members separate held-out synthetic speakers; bundle round trip; n selection', async (t) => {
+  const F = PLAIN_FEATURE_NAMES.length;
   const m2 = trainAttackModel(synthetic(2, 1), {
     n: 2,
-    kind: 'svm',
+    members: [
+      { kind: 'svm', selected: all(F) },
+      { kind: 'logistic', selected: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 50] },
+    ],
     targetFpr: 0.01,
     Cs: [1, 10],
     gammaScales: [1],
+    l2s: [0.1],
   });
-  const m5 = trainAttackModel(synthetic(5, 2), { n: 5, kind: 'logistic', targetFpr: 0.01, l2s: [0.1] });
-  t.is(m2.classifier.kind, 'svm');
-  t.is(m2.calibration.grid.length, 2);
+  const m5 = trainAttackModel(synthetic(5, 2, 1.2), { n: 5, targetFpr: 0.01, l2s: [0.1, 1] });
+  const plain = trainAttackModel(synthetic(2, 3, 0.8, 120), { n: 2, targetFpr: 0.01, l2s: [0.1] });
+  t.deepEqual(
+    m2.members.map((m) => [m.classifier.kind, m.selected.length, m.grid.length]),
+    [
+      ['svm', F, 2],
+      ['logistic', 11, 1],
+    ],
+  );
+  t.is(m5.members[0].classifier.kind, 'logistic');
   t.true(m2.calibration.oof_auroc > 0.85, `held-out AUROC ${m2.calibration.oof_auroc}`);
-  t.true(m5.calibration.oof_auroc > 0.85);
+  t.true(m5.calibration.oof_auroc > 0.85, `held-out AUROC ${m5.calibration.oof_auroc}`);
+  // z-scored member decisions: the out-of-fold decisions have mean 0 and std 1 after the member's own scaling
+  for (const mem of m2.members) t.true(mem.decision.std > 0);
   const dir = mkdtempSync(join(tmpdir(), 'slmia-attack-'));
   const path = join(dir, 'attack.json');
-  const id = await writeBundle(path, bundleOf([m2, m5]));
+  const id = await writeBundle(path, bundleOf([m2, m5], [plain]));
   const loaded = await readBundle(path);
   t.is(loaded.id, id);
   const scorer = new AttackScorer(loaded.bundle);
@@ -142,27 +169,58 @@ test('SVM attack: CV-chosen RBF model separates held-out synthetic speakers; bun
   t.is(scorer.modelFor(12).n, 5);
   t.throws(() => scorer.modelFor(1), { instanceOf: TooFewVoicesError });
   const test2 = synthetic(2, 99);
-  const probs = test2.map((s) => scorer.score(s.features, 2).probability);
-  const probsFloat = test2.map((s) => scorer.score(s.features, 2, { quantized: false }).probability);
+  const dec = test2.map((s) => scorer.score(s.features, 2).decision);
+  const decFloat = test2.map((s) => scorer.score(s.features, 2, { quantized: false }).decision);
   const y = test2.map((s) => s.label);
-  t.true(auroc(probs, y) > 0.85, `test AUROC ${auroc(probs, y)}`);
-  t.true(Math.abs(auroc(probs, y) - auroc(probsFloat, y)) < 0.02);
+  t.true(auroc(dec, y) > 0.85, `test AUROC ${auroc(dec, y)}`);
+  t.true(Math.abs(auroc(dec, y) - auroc(decFloat, y)) < 0.02);
   const s = scorer.score(test2[1].features, 3);
-  t.is(s.verdict, s.probability >= m2.threshold ? 'member' : 'non-member');
-  t.is(s.quantized.length, 120);
+  t.is(s.modelN, 2);
+  t.is(s.probability, plattProbability(m2.platt, s.decision));
+  t.is(s.quantized.length, F);
+  t.is(s.outOfRange, 0);
+  const far = scorer.score(new Float64Array(F).fill(1e6), 2);
+  t.is(far.outOfRange, 1, 'every feature beyond the shadow range');
 });
 
-test('invalid bundles are rejected with the field named', async (t) => {
-  const bad = bundleOf([]);
+test('invalid bundles are rejected with the field named; version-1 bundles with a hint to recalibrate', async (t) => {
+  const m = trainAttackModel(synthetic(2, 1), { n: 2, targetFpr: 0.01, l2s: [0.1] });
+  const plain = trainAttackModel(synthetic(2, 3, 0.8, 120), { n: 2, targetFpr: 0.01, l2s: [0.1] });
+  const bad = bundleOf([], [plain]);
   const err = await t.throwsAsync(writeBundle(join(tmpdir(), 'never.json'), bad), {
     instanceOf: AttackBundleError,
   });
   t.regex(err?.message ?? '', /models/);
-  const m = trainAttackModel(synthetic(2, 1), { n: 2, kind: 'logistic', targetFpr: 0.01, l2s: [0.1] });
-  const good = bundleOf([m]);
-  const names = { ...good, features: { ...good.features, names: [...FEATURE_NAMES].reverse() } };
+  const good = bundleOf([m], [plain]);
+  const names = { ...good, features: { ...good.features, names: [...PLAIN_FEATURE_NAMES].reverse() } };
   const e2 = await t.throwsAsync(writeBundle(join(tmpdir(), 'never.json'), names), {
     instanceOf: AttackBundleError,
   });
   t.regex(e2?.message ?? '', /features\.names\.0/);
+  const swapped = bundleOf([m], [m]);
+  const e3 = await t.throwsAsync(writeBundle(join(tmpdir(), 'never.json'), swapped), {
+    instanceOf: AttackBundleError,
+  });
+  t.regex(e3?.message ?? '', /field "plain_models\.0\.quantization": expected 120 ranges/);
+  const e4 = t.throws(() => parseBundle({ ...good, version: 1 }, 'old.json'), {
+    instanceOf: AttackBundleError,
+  });
+  t.regex(e4?.message ?? '', /old\.json: format version 1 .*recalibrate/);
+});
+
+test('target-side null: Gaussian fit, upper-tail p-values and the threshold for a target FPR', (t) => {
+  const scores = [-2, -1.5, -1, -0.5, 0, 0, 0.5, 1, 1.5, 2];
+  const fit = fitNull(scores);
+  t.is(fit.mean, 0);
+  t.is(fit.samples, 10);
+  t.is(fit.max, 2);
+  t.true(Math.abs(fit.std - Math.sqrt(15 / 9)) < 1e-12, 'n − 1 standard deviation');
+  t.true(Math.abs(nullPValue(fit, 0) - 0.5) < 1e-12);
+  t.true(Math.abs(nullPValue(fit, fit.std) - 0.15865525393145707) < 1e-12);
+  t.true(Math.abs(nullPValue(fit, -3 * fit.std) - 0.9986501019683699) < 1e-12);
+  const thr = nullThreshold(fit, 0.05);
+  t.true(Math.abs(thr - 1.6448536269514722 * fit.std) < 1e-9);
+  t.true(Math.abs(nullPValue(fit, thr) - 0.05) < 1e-12);
+  t.throws(() => fitNull([1, 2, 3]), { instanceOf: NullFitError });
+  t.throws(() => fitNull(Array(20).fill(1)), { instanceOf: NullFitError });
 });

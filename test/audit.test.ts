@@ -6,19 +6,31 @@
 import test from 'ava';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { AudioError } from '../src/errors.js';
-import { readBundle, TooFewVoicesError, writeBundle } from '../src/attack/index.js';
+import { AttackBundleError, readBundle, TooFewVoicesError, writeBundle } from '../src/attack/index.js';
 import {
   auditFiles,
+  nullFileName,
   openAuditContext,
+  ReferenceModelError,
+  REFERENCE_BATCH,
   referencesFileName,
   runCalibration,
   runEvaluation,
+  voiceSubsets,
   writeReport,
 } from '../src/audit/index.js';
 import { readSplit, readUtterances, speakersOfGroup } from '../src/dataset/index.js';
-import { computeFeatures, embedClipVoices } from '../src/features/index.js';
+import {
+  calibratedFeatures,
+  CALIBRATED_FEATURE_NAMES,
+  computeFeatures,
+  embedClipVoices,
+  voiceLogNorms,
+  type ModelView,
+} from '../src/features/index.js';
+import { projectRoot } from '../src/paths.js';
 import { loadClip } from '../src/audio/index.js';
 import { SqliteEmbeddingCache } from '../src/store/embedding-cache.js';
 import { fixtureModel, NO_DATA, speechocean } from './helpers/data.js';
@@ -51,29 +63,32 @@ async function writeSmallSplit(): Promise<void> {
   );
 }
 
+const shadowModel = resolve(projectRoot, 'models', 'tdnn-ce-shadow', 'model.json');
+const targetModel = resolve(projectRoot, 'models', 'tdnn-ce-target', 'model.json');
+
 run(
-  'calibrate a small bundle on the fixture model; second run is served from the SQLite cache',
+  'calibrate a small calibrated bundle (tdnn-ce shadow, the target as shadow-side reference); second run is served from the SQLite cache',
   async (t) => {
     await writeSmallSplit();
     const cache = await SqliteEmbeddingCache.open(cachePath);
     const opts = {
-      shadowModel: fixtureModel,
+      shadowModel,
+      targetModel,
+      bundleDir: attackDir,
       dataset: speechocean as string,
       split: splitFile,
       voiceCounts: [2, 3],
       ratios: [0, 0.5, 1],
       voice: { chunkSeconds: 2, pad: 'wrap' as const },
       subsets: 2,
-      kind: 'svm' as const,
       referenceVoices: 4,
       folds: 2,
+      centre: true,
       cache,
     };
     const first = await runCalibration(opts);
-    // 16 reference clips (one query) + 8 shadow speakers × 20 clips (⌈160/64⌉ = 3 queries), all exactly 2.0 s
-    // after wrap padding, so they batch fully.
-    t.is(first.queries, 1 + 3);
-    t.is(await cache.count(first.bundle.shadow_models[0].sha256), 176);
+    // per model: 16 reference clips (one query) + 8 shadow speakers × 20 clips (⌈160/64⌉ = 3 queries)
+    t.is(first.queries, 2 * (1 + 3));
     const second = await runCalibration(opts);
     t.is(second.queries, 0);
     t.deepEqual(
@@ -86,63 +101,141 @@ run(
       b.models.map((m) => m.n),
       [2, 3],
     );
+    t.deepEqual(b.features.names, [...CALIBRATED_FEATURE_NAMES]);
+    t.is(b.target?.name, 'tdnn-ce-target', 'the shadow-side reference is the target: pinned');
+    t.deepEqual(
+      b.references.map((r) => [r.name, r.path]),
+      [['tdnn-ce-shadow', relative(attackDir, shadowModel)]],
+    );
+    t.deepEqual(
+      b.calibration_references.map((r) => r.name),
+      ['tdnn-ce-target'],
+    );
+    t.deepEqual(
+      b.models[0].members.map((m) => [m.classifier.kind, m.selected.length]),
+      [
+        ['logistic', 252],
+        ['logistic', 6],
+      ],
+    );
+    t.is(b.plain_models.length, 2);
+    t.is(b.references[0].guard_models.length, 2);
+    t.is(b.baselines.encodermi_t_calibrated.length, 2);
     t.is(b.features.reference.voices_per_speaker, 4);
-    t.is(b.baselines.encodermi_v.length, 2);
     mkdirSync(attackDir, { recursive: true });
     await writeBundle(attackPath, b);
     t.is((await readBundle(attackPath)).bundle.models.length, 2);
+    // a shadow-side reference that trained on the shadow population is refused
+    await t.throwsAsync(
+      runCalibration({
+        ...opts,
+        targetModel: undefined,
+        references: [shadowModel],
+        calibrationReferences: [shadowModel],
+      }),
+      {
+        instanceOf: ReferenceModelError,
+        message: /shadow-side reference tdnn-ce-shadow trained on the shadow population/,
+      },
+    );
   },
 );
 
-run('auditFiles: one query for a speaker, features match a direct computation, typed errors', async (t) => {
-  const cache = await SqliteEmbeddingCache.open(cachePath);
-  const ctx = await openAuditContext({
-    modelPath: fixtureModel,
-    attackPath,
-    cache,
-    dataDir: speechocean,
-    splitPath: splitFile,
-  });
-  try {
-    t.is(ctx.references.queries, 0, 'reference bank comes from the cache');
-    t.is(ctx.references.speakers.length, 4);
-    const utts = await readUtterances(speechocean as string);
-    const target = speakersOfGroup(await readSplit(splitFile), utts, 'target-member')[0];
-    const paths = target.heldout.slice(0, 5).map((u) => u.path);
-    const before = ctx.model.totalQueries;
-    const r = await auditFiles(ctx, target.speaker, paths);
-    t.is(r.queries, 1);
-    t.is(ctx.model.totalQueries - before, 1);
-    t.is(r.voices, 5);
-    t.is(r.model_n, 3);
-    t.is(r.model_sha256, ctx.model.sha256);
-    t.is(r.attack_id, ctx.attackId);
-    t.true(r.probability >= 0 && r.probability <= 1);
-    t.is(r.verdict, r.probability >= r.threshold ? 'member' : 'non-member');
-    t.is(r.features.length, 120);
-    t.is(r.quantized.length, 120);
-    t.true(r.timings.decodeMs !== undefined && r.timings.featuresMs >= 0);
-    // independent recomputation of the features from the same clips
-    const clips = await Promise.all(paths.map((p) => loadClip(p, { sampleRate: 16000 })));
-    const emb = await embedClipVoices(ctx.model, clips, ctx.voice);
-    const direct = computeFeatures(emb.perClip.flat(), ctx.bank).features;
-    r.features.forEach((v, i) => t.true(Math.abs(v - direct[i]) < 1e-9));
-    // too few voices: typed error before any query
-    const q0 = ctx.model.totalQueries;
-    await t.throwsAsync(auditFiles(ctx, target.speaker, paths.slice(0, 1)), {
-      instanceOf: TooFewVoicesError,
+run(
+  'auditFiles: one query per model, calibrated features match a direct computation, p-value, typed errors',
+  async (t) => {
+    const cache = await SqliteEmbeddingCache.open(cachePath);
+    const ctx = await openAuditContext({
+      modelPath: targetModel,
+      attackPath,
+      cache,
+      dataDir: speechocean,
+      splitPath: splitFile,
     });
-    t.is(ctx.model.totalQueries, q0);
-    const bad = join(dir, 'bad.wav');
-    writeFileSync(bad, 'not audio at all');
-    const e = await t.throwsAsync(auditFiles(ctx, target.speaker, [paths[0], bad]), {
-      instanceOf: AudioError,
-    });
-    t.true(e?.message.includes(bad));
-  } finally {
-    await ctx.close();
-    await cache.close();
-  }
+    try {
+      // 4 speakers × 20 clips (bank + null voices) in blocks of REFERENCE_BATCH; every block holds clips the
+      // calibration did not embed (only the 4 bank clips per speaker are cached), so each takes one query
+      t.is(ctx.target.bank.references.queries, (4 * 20) / REFERENCE_BATCH);
+      t.is(ctx.target.bank.references.speakers.length, 4);
+      t.deepEqual(
+        ctx.referenceModels.map((r) => r.model.manifest.name),
+        ['tdnn-ce-shadow'],
+      );
+      t.is(ctx.nullSource, 'computed');
+      t.deepEqual([...ctx.null.main.keys()], [2, 3]);
+      t.is(ctx.null.setsPerN['3'], 4 * 4, '4 reference speakers × 4 subsets');
+      const utts = await readUtterances(speechocean as string);
+      const target = speakersOfGroup(await readSplit(splitFile), utts, 'target-member')[0];
+      const paths = target.heldout.slice(0, 5).map((u) => u.path);
+      const before = ctx.model.totalQueries;
+      const r = await auditFiles(ctx, target.speaker, paths);
+      t.is(r.queries, 2);
+      t.deepEqual(r.queries_per_model, { 'tdnn-ce-target': 1, 'tdnn-ce-shadow': 1 });
+      t.is(ctx.model.totalQueries - before, 1);
+      t.is(r.voices, 5);
+      t.is(r.model_n, 3);
+      t.is(r.voice_sets, 4, '5 voices > n = 3: four 3-voice subsets averaged');
+      t.is(r.model_sha256, ctx.model.sha256);
+      t.is(r.attack_id, ctx.attackId);
+      t.true(r.probability >= 0 && r.probability <= 1);
+      t.true(r.p_value > 0 && r.p_value < 1);
+      t.is(r.verdict, r.reason ? 'inconclusive' : r.p_value <= r.target_fpr ? 'member' : 'non-member');
+      t.is(r.features.length, 252);
+      t.is(r.quantized.length, 252);
+      t.true(r.timings.decodeMs !== undefined && r.timings.featuresMs >= 0);
+      // independent recomputation of the first voice set's features from the same clips
+      const clips = await Promise.all(paths.map((p) => loadClip(p, { sampleRate: 16000 })));
+      const set = voiceSubsets(5, 3)[0];
+      const view = async (m: (typeof ctx)['target']): Promise<ModelView> => {
+        const v = (await embedClipVoices(m.model, clips, ctx.voice)).perClip.flat();
+        const pick = set.map((i) => v[i]);
+        return {
+          features: computeFeatures(pick, m.bank.bank).features,
+          logNorms: voiceLogNorms(pick, m.bank.bank.mean),
+        };
+      };
+      const direct = calibratedFeatures(await view(ctx.target), [await view(ctx.referenceModels[0])]);
+      r.features.forEach((v, i) => t.true(Math.abs(v - direct[i]) < 1e-9, `${CALIBRATED_FEATURE_NAMES[i]}`));
+      // too few voices: typed error before any query
+      const q0 = ctx.model.totalQueries;
+      await t.throwsAsync(auditFiles(ctx, target.speaker, paths.slice(0, 1)), {
+        instanceOf: TooFewVoicesError,
+      });
+      t.is(ctx.model.totalQueries, q0);
+      const bad = join(dir, 'bad.wav');
+      writeFileSync(bad, 'not audio at all');
+      const e = await t.throwsAsync(auditFiles(ctx, target.speaker, [paths[0], bad]), {
+        instanceOf: AudioError,
+      });
+      t.true(e?.message.includes(bad));
+      // the bundle is pinned to tdnn-ce-target: another target model is refused
+      await t.throwsAsync(
+        openAuditContext({
+          modelPath: fixtureModel,
+          attackPath,
+          cache,
+          dataDir: speechocean,
+          splitPath: splitFile,
+        }),
+        { instanceOf: AttackBundleError, message: /calibrated for target tdnn-ce-target/ },
+      );
+    } finally {
+      await ctx.close();
+      await cache.close();
+    }
+  },
+);
+
+test('voiceSubsets: one set at n, balanced seeded subsets above', (t) => {
+  t.deepEqual(voiceSubsets(3, 3), [[0, 1, 2]]);
+  const s = voiceSubsets(20, 10);
+  t.is(s.length, 4);
+  for (const x of s) t.is(new Set(x).size, 10);
+  const uses = new Array<number>(20).fill(0);
+  s.flat().forEach((i) => uses[i]++);
+  t.deepEqual(uses, new Array<number>(20).fill(2), 'every voice used equally often');
+  t.deepEqual(voiceSubsets(20, 10), s, 'deterministic');
+  t.is(voiceSubsets(100, 10).length, 16);
 });
 
 run(
@@ -150,7 +243,7 @@ run(
   async (t) => {
     const cache = await SqliteEmbeddingCache.open(cachePath);
     const opts = {
-      targetModel: fixtureModel,
+      targetModel,
       attackPath,
       dataset: speechocean as string,
       split: splitFile,
@@ -158,15 +251,26 @@ run(
       exportReferences: true,
     };
     const first = await runEvaluation(opts);
-    t.is(first.reference_queries, 0); // same fixture model as the shadow: reference clips already cached
+    // reference banks now with every clip of the 4 reference speakers (null voices): 64 more clips per model
     t.is(first.speaker_clips, 160);
-    t.true(first.speaker_queries <= Math.ceil(160 / 64));
+    t.deepEqual(Object.keys(first.queries_per_model), ['tdnn-ce-target', 'tdnn-ce-shadow']);
+    t.true(first.speaker_queries <= 2 * Math.ceil(160 / 64));
     const again = await runEvaluation(opts);
     t.is(again.queries, 0);
     await cache.close();
-    t.is(first.rows.length, 2 * 2 * 3);
+    t.is(first.rows.length, 2 * 3 * 6, 'n × r × attacks');
     for (const row of first.rows) {
-      t.true(['slmia-sr', 'encodermi-t', 'encodermi-v'].includes(row.attack));
+      t.true(
+        [
+          'slmia-sr',
+          'slmia-sr-plain',
+          'encodermi-t',
+          'encodermi-t-calibrated',
+          'encodermi-v',
+          'encodermi-v-calibrated',
+        ].includes(row.attack),
+      );
+      t.is(row.seeds, 5);
       t.is(row.n_members, 4);
       t.is(row.n_nonmembers, 4);
       t.true(row.auroc >= 0 && row.auroc <= 1);
@@ -178,20 +282,34 @@ run(
     );
     const files = await writeReport(join(dir, 'report'), first);
     const json = JSON.parse(readFileSync(files[1], 'utf8')) as { rows: unknown[]; queries: number };
-    t.is(json.rows.length, 12);
+    t.is(json.rows.length, 36);
+    const sr = first.rows.filter((r) => r.attack === 'slmia-sr');
+    for (const row of sr) {
+      t.deepEqual(
+        row.verdicts?.map((v) => v.target_fpr),
+        [0.01, 0.05],
+      );
+      for (const v of row.verdicts ?? []) t.true(v.fpr_ci95[0] <= v.fpr && v.fpr <= v.fpr_ci95[1]);
+    }
     t.regex(readFileSync(files[0], 'utf8'), /\| slmia-sr \| 0 \|/);
     t.regex(readFileSync(files[2], 'utf8'), /^<svg/);
     // a hub without the dataset: the exported bank beside the bundle is used
     const refFile = join(attackDir, referencesFileName(first.target.sha256));
     t.true(existsSync(refFile));
     const ctx = await openAuditContext({
-      modelPath: fixtureModel,
+      modelPath: targetModel,
       attackPath,
       dataDir: join(dir, 'no-such-data'),
     });
     try {
-      t.is(ctx.referencesSource, refFile);
-      t.is(ctx.references.embeddings.flat().length, 16);
+      t.is(ctx.target.source, refFile);
+      t.is(ctx.target.bank.references.embeddings.flat().length, 16);
+      t.is(ctx.target.bank.references.extra.flat().length, 64, 'the null voices travel with the bank');
+      t.is(
+        ctx.referenceModels[0].source,
+        join(attackDir, referencesFileName(ctx.referenceModels[0].model.sha256)),
+      );
+      t.is(ctx.nullSource, join(attackDir, nullFileName(ctx.attackId, ctx.model.sha256)));
     } finally {
       await ctx.close();
     }

@@ -164,11 +164,11 @@ async function memberAndNonmember(
     } finally {
       await late.close();
     }
-    // Store: both audits with 120 quantized bytes; outbox drained after the PUBACKs.
+    // Store: both audits with their quantized features (252 bytes for a calibrated bundle); outbox drained after the PUBACKs.
     const rows = await listAudits(daemon.db);
     t.deepEqual(rows.map((r) => [r.transaction, r.status, r.verdict, r.quantized?.length]).reverse(), [
-      ['tx-member', 'ok', c.direct.member.verdict, 120],
-      ['42', 'ok', c.direct.nonmember.verdict, 120],
+      ['tx-member', 'ok', c.direct.member.verdict, c.direct.member.quantized.length],
+      ['42', 'ok', c.direct.nonmember.verdict, c.direct.nonmember.quantized.length],
     ]);
     t.deepEqual(rows[1]?.quantized, c.direct.member.quantized);
     await waitUntil(async () => (await outboxSize(daemon.db)) === 0, 10_000, 'outbox drained');

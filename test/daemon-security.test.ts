@@ -62,7 +62,7 @@ interface Ctx {
   /** Temp folders: audio root (allowed), outside (not allowed, holds a secret), spool. */
   dir: { audio: string; outside: string; spool: string; top: string };
   /** Verdict the pipeline gives the member's training utterances directly. */
-  verdict: 'member' | 'non-member';
+  verdict: 'member' | 'non-member' | 'inconclusive';
 }
 
 type ErrorResponse = Extract<AuditResponse, { status: 'error' }>;

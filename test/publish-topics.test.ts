@@ -34,6 +34,8 @@ test('topic names and the retained speaker state', (t) => {
     speaker: 'S',
     verdict: 'member' as const,
     probability: 0.9,
+    p_value: 0.004,
+    reason: null,
     threshold: 0.5,
     target_fpr: 0.01,
     voices: 10,
@@ -46,8 +48,10 @@ test('topic names and the retained speaker state', (t) => {
     'attack_id',
     'audited_at',
     'model_sha256',
+    'p_value',
     'probability',
     'queries',
+    'reason',
     'target_fpr',
     'threshold',
     'transaction',
@@ -90,6 +94,8 @@ test('slmia history prints stored audits (text and JSON) and filters by speaker'
   const outcome = {
     verdict: 'non-member' as const,
     probability: 0.125,
+    p_value: 0.31,
+    reason: null,
     threshold: 0.6,
     target_fpr: 0.01,
     voices: 10,
@@ -122,7 +128,7 @@ test('slmia history prints stored audits (text and JSON) and filters by speaker'
   t.regex(text[0] as string, /SPEAKER0102 {2}spool {2}h2 {2}ERROR audio\.empty: x\.wav: file is empty/);
   t.regex(
     text[1] as string,
-    /SPEAKER0101 {2}mqtt {2}h1 {2}non-member p=0\.125 thr=0\.600 voices=10 queries=1/,
+    /SPEAKER0101 {2}mqtt {2}h1 {2}non-member p_value=0\.310 probability=0\.125 thr=0\.600 voices=10 queries=1/,
   );
   const json = (
     await run(process.execPath, [...cli, '--json', '--speaker', 'SPEAKER0101'], { cwd: projectRoot })

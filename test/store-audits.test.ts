@@ -12,6 +12,8 @@ const tmpDb = (): string => join(mkdtempSync(join(tmpdir(), 'slmia-store-')), 's
 const outcome = {
   verdict: 'member' as const,
   probability: 0.8125,
+  p_value: 0.00390625,
+  reason: null,
   threshold: 0.5,
   target_fpr: 0.05,
   voices: 20,
@@ -60,6 +62,8 @@ test('an audit round-trips with its quantized features, timings and identity', a
   t.is(a?.status, 'ok');
   t.is(a?.verdict, 'member');
   t.is(a?.probability, 0.8125);
+  t.is(a?.p_value, 0.00390625);
+  t.is(a?.reason, null);
   t.deepEqual(a?.quantized, outcome.quantized);
   t.deepEqual(a?.timings, outcome.timings);
   const last = await lastAudit(db);
@@ -121,5 +125,56 @@ test('outbox rows keep order and payload until acknowledged, then are deleted on
   t.true(await ackOutbox(db, a));
   t.false(await ackOutbox(db, a));
   t.is(await outboxSize(db), 1);
+  await db.close();
+});
+
+test('migration 006: audits may be inconclusive with a reason; older rows and their outbox / request links survive', async (t) => {
+  const path = tmpDb();
+  let db = await Db.open(
+    path,
+    MIGRATIONS.slice(
+      0,
+      MIGRATIONS.findIndex((m) => m.name === '006-audits-inconclusive'),
+    ),
+  );
+  const old = await db.run(
+    `INSERT INTO audits (transaction_id, source, speaker, status, verdict, probability, threshold, target_fpr, voices,
+       queries, requested_at, audited_at) VALUES ('old', 'mqtt', 'S1', 'ok', 'member', 0.9, 0.5, 0.01, 10, 1, 'r', 'a')`,
+  );
+  await db.run(
+    `INSERT INTO outbox (audit_id, transaction_id, topic, payload, created_at) VALUES (?, 'old', 't', '{}', 'c')`,
+    [old.lastID],
+  );
+  await db.run(
+    `INSERT INTO requests (transaction_id, transaction_json, source, input, state, audit_id, received_at)
+       VALUES ('old', '"old"', 'mqtt', '{}', 'answered', ?, 'r')`,
+    [old.lastID],
+  );
+  await t.throwsAsync(
+    db.run(`UPDATE audits SET verdict = 'inconclusive' WHERE id = ?`, [old.lastID]),
+    undefined,
+    'the old CHECK refuses inconclusive',
+  );
+  await db.close();
+  db = await Db.open(path);
+  const [a] = await listAudits(db, { transaction: 'old' });
+  t.is(a.verdict, 'member');
+  t.is(a.p_value, null, 'no p-value for an audit stored before 006');
+  t.is((await db.get<{ audit_id: number }>('SELECT audit_id FROM outbox'))?.audit_id, old.lastID);
+  t.is((await db.get<{ audit_id: number }>('SELECT audit_id FROM requests'))?.audit_id, old.lastID);
+  const id = await insertAudit(db, {
+    transaction: 'new',
+    source: 'cli',
+    speaker: 'S2',
+    requestedAt: 'r',
+    auditedAt: 'a',
+    outcome: { ...outcome, verdict: 'inconclusive', reason: 'voices-too-short', p_value: 0.5 },
+  });
+  const [b] = await listAudits(db, { transaction: 'new' });
+  t.is(b.id, id);
+  t.is(b.verdict, 'inconclusive');
+  t.is(b.reason, 'voices-too-short');
+  t.is(b.p_value, 0.5);
+  await t.throwsAsync(db.run(`UPDATE audits SET verdict = 'maybe' WHERE id = ?`, [id]));
   await db.close();
 });

@@ -8,3 +8,4 @@ export * from './platt.js';
 export * from './bundle.js';
 export * from './train.js';
 export * from './scorer.js';
+export * from './null.js';

@@ -12,10 +12,14 @@ export interface Quantizer {
 }
 
 /**
- * Fit ranges on rows of features (min and max per feature over the rows).
+ * Fit ranges on rows of features: min and max per feature over the rows, widened by `margin` × (max − min) on
+ * each side, so that a target model's features a little outside the shadow's range are not clamped (with
+ * margin 0.5 the 256 codes span twice the observed range; the rounding error stays far below the features'
+ * spread).
  * @param rows `[samples][F]` float64
+ * @param margin widening on each side, as a fraction of the observed range (default 0)
  */
-export function fitQuantizer(rows: ArrayLike<number>[]): Quantizer {
+export function fitQuantizer(rows: ArrayLike<number>[], margin = 0): Quantizer {
   const F = rows[0].length;
   const min = new Array<number>(F).fill(Infinity);
   const max = new Array<number>(F).fill(-Infinity);
@@ -25,8 +29,9 @@ export function fitQuantizer(rows: ArrayLike<number>[]): Quantizer {
       if (r[f] > max[f]) max[f] = r[f];
     }
   }
-  const scale = min.map((lo, f) => (max[f] > lo ? (max[f] - lo) / 255 : 1));
-  return { min, scale };
+  const lo = min.map((v, f) => v - margin * (max[f] - v));
+  const scale = min.map((v, f) => (max[f] > v ? ((max[f] - v) * (1 + 2 * margin)) / 255 : 1));
+  return { min: lo, scale };
 }
 
 /** Quantize one feature vector to `[F] uint8` (out-of-range values clamp to 0 / 255). */

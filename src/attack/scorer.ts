@@ -1,6 +1,8 @@
 /**
  * Scoring with a calibrated attack bundle: pick the voice-count-dependent model, quantize the features with
- * its stored ranges, and turn the classifier's decision value into a Platt probability and a verdict.
+ * its stored ranges, run every classifier of its ensemble and average their z-scored decision values; the
+ * Platt sigmoid turns the ensemble decision into a member probability. The same machinery scores the plain
+ * attack (the baseline) and the reference models' guard attacks.
  */
 import { SlmiaError } from '../errors.js';
 import type { AttackBundle, AttackModelEntry } from './bundle.js';
@@ -22,42 +24,41 @@ export class TooFewVoicesError extends SlmiaError {
   }
 }
 
-/** One scored speaker. */
-export interface AttackScore {
-  /** n of the attack model used. */
-  modelN: number;
-  /** Raw classifier decision value on the quantized features. */
+/** The ensemble decision of one feature vector. */
+export interface ModelDecision {
+  /** Mean of the members' z-scored decision values (higher = more member-like). */
   decision: number;
-  /** Platt member probability. */
-  probability: number;
-  threshold: number;
-  verdict: 'member' | 'non-member';
-  /** `[120] uint8` quantized features the model saw. */
-  quantized: Uint8Array;
+  /** `[F] uint8` quantized features. */
+  codes: Uint8Array;
+  /** Share of features outside the shadow's observed range (before the quantization margin). */
+  outOfRange: number;
 }
 
-/** A ready-to-use attack model (support vectors standardised once at load). */
-export class AttackScorer {
-  private readonly svs = new Map<number, number[][]>();
-  constructor(readonly bundle: AttackBundle) {
-    const F = bundle.features.names.length;
-    for (const m of bundle.models) {
-      if (m.classifier.kind === 'svm') {
-        const q = { min: m.quantization.min, scale: m.quantization.scale };
+/** A family of voice-count-dependent models (main, plain or a reference's guard) ready to score. */
+export class ModelSet {
+  /** Standardised support vectors per model n and member index. */
+  private readonly svs = new Map<string, number[][]>();
+  constructor(readonly models: AttackModelEntry[]) {
+    for (const m of models) {
+      const q = { min: m.quantization.min, scale: m.quantization.scale };
+      m.members.forEach((mem, j) => {
+        if (mem.classifier.kind !== 'svm') return;
+        const F = mem.selected.length;
         this.svs.set(
-          m.n,
-          decodeCodes(m.classifier.support_vectors_q, F).map((c) => {
-            const x = dequantize(q, c);
-            return standardize(m.standardization, m.selected ? selectFeatures(x, m.selected) : x);
+          `${m.n}|${j}`,
+          decodeCodes(mem.classifier.support_vectors_q, F).map((c) => {
+            const full = new Float64Array(q.min.length);
+            mem.selected.forEach((f, k) => (full[f] = q.min[f] + c[k] * q.scale[f]));
+            return standardize(mem.standardization, selectFeatures(full, mem.selected));
           }),
         );
-      }
+      });
     }
   }
 
   /** Voice counts with a model, ascending. */
   get voiceCounts(): number[] {
-    return this.bundle.models.map((m) => m.n).sort((a, b) => a - b);
+    return this.models.map((m) => m.n).sort((a, b) => a - b);
   }
 
   /**
@@ -65,58 +66,114 @@ export class AttackScorer {
    * @throws TooFewVoicesError below the smallest n
    */
   modelFor(voices: number): AttackModelEntry {
-    const fits = this.bundle.models.filter((m) => m.n <= voices).sort((a, b) => b.n - a.n);
+    const fits = this.models.filter((m) => m.n <= voices).sort((a, b) => b.n - a.n);
     if (!fits.length) throw new TooFewVoicesError(voices, Math.min(...this.voiceCounts));
     return fits[0];
   }
 
-  /** Decision value of features (float, or quantized when `quantized` is true — the product path). */
-  decision(
-    model: AttackModelEntry,
-    features: ArrayLike<number>,
-    quantized = true,
-  ): { decision: number; codes: Uint8Array } {
+  /**
+   * Ensemble decision of one feature vector under the model for n voices.
+   * @param features `[F]` float64 in the bundle layout of this family
+   * @param quantized score the 8-bit codes (the product path; default) or the float features (quantization check)
+   */
+  decide(model: AttackModelEntry, features: ArrayLike<number>, quantized = true): ModelDecision {
     const q = { min: model.quantization.min, scale: model.quantization.scale };
     const codes = quantize(q, features);
+    // outside the shadow's OBSERVED range (the codes' span less the margins)
+    const m = model.quantization.margin;
+    const lo = (255 * m) / (1 + 2 * m);
+    const hi = 255 - lo;
+    let out = 0;
+    for (let f = 0; f < features.length; f++) {
+      const v = (features[f] - q.min[f]) / q.scale[f];
+      if (v < lo - 0.5 || v > hi + 0.5) out++;
+    }
     const full = quantized ? dequantize(q, codes) : features;
-    const x = standardize(
-      model.standardization,
-      model.selected ? selectFeatures(full, model.selected) : full,
-    );
-    const c = model.classifier;
-    const decision =
-      c.kind === 'svm'
-        ? rbfDecision(c, this.svs.get(model.n) as number[][], [x])[0]
-        : logisticDecision(c, [x])[0];
-    return { decision, codes };
+    let sum = 0;
+    model.members.forEach((mem, j) => {
+      const x = standardize(mem.standardization, selectFeatures(full, mem.selected));
+      const c = mem.classifier;
+      const d =
+        c.kind === 'svm'
+          ? rbfDecision(c, this.svs.get(`${model.n}|${j}`) as number[][], [x])[0]
+          : logisticDecision(c, [x])[0];
+      sum += (d - mem.decision.mean) / mem.decision.std;
+    });
+    return { decision: sum / model.members.length, codes, outOfRange: out / features.length };
+  }
+}
+
+/** One scored voice set. */
+export interface AttackScore {
+  /** n of the attack model used. */
+  modelN: number;
+  /** Ensemble decision value on the quantized features. */
+  decision: number;
+  /** Platt member probability of the decision. */
+  probability: number;
+  /** Probability threshold for the target FPR on held-out shadow non-members. */
+  shadowThreshold: number;
+  /** `[F] uint8` quantized features the model saw. */
+  quantized: Uint8Array;
+  /** Share of features outside the shadow's quantization range. */
+  outOfRange: number;
+}
+
+/** A ready-to-use attack bundle: the main (calibrated) models, the plain models and each reference's guard. */
+export class AttackScorer {
+  readonly main: ModelSet;
+  readonly plain: ModelSet;
+  /** Guard models per reference model, in bundle order. */
+  readonly guards: ModelSet[];
+  constructor(readonly bundle: AttackBundle) {
+    this.main = new ModelSet(bundle.models);
+    this.plain = new ModelSet(bundle.plain_models);
+    this.guards = bundle.references.map((r) => new ModelSet(r.guard_models));
+  }
+
+  /** Voice counts with a model, ascending. */
+  get voiceCounts(): number[] {
+    return this.main.voiceCounts;
+  }
+
+  /** @throws TooFewVoicesError below the smallest n */
+  modelFor(voices: number): AttackModelEntry {
+    return this.main.modelFor(voices);
   }
 
   /**
-   * Score one speaker's 120 features computed from `voices` voices.
+   * Score one voice set of `voices` voices (features in the bundle layout).
    * @throws TooFewVoicesError
    */
   score(features: ArrayLike<number>, voices: number, options: { quantized?: boolean } = {}): AttackScore {
-    const model = this.modelFor(voices);
-    const { decision, codes } = this.decision(model, features, options.quantized ?? true);
-    const probability = plattProbability(model.platt, decision);
+    const model = this.main.modelFor(voices);
+    const d = this.main.decide(model, features, options.quantized ?? true);
     return {
       modelN: model.n,
-      decision,
-      probability,
-      threshold: model.threshold,
-      verdict: probability >= model.threshold ? 'member' : 'non-member',
-      quantized: codes,
+      decision: d.decision,
+      probability: plattProbability(model.platt, d.decision),
+      shadowThreshold: model.threshold,
+      quantized: d.codes,
+      outOfRange: d.outOfRange,
     };
   }
 
-  /** EncoderMI-T score (the feature itself) and EncoderMI-V probability for the same speaker. */
+  /** Member probability of an ensemble decision value under the model for `voices` voices. */
+  probability(decision: number, voices: number): number {
+    return plattProbability(this.main.modelFor(voices).platt, decision);
+  }
+
+  /** EncoderMI-T score (the feature itself) and EncoderMI-V probability, plain or calibrated. */
   baselines(
-    features: ArrayLike<number>,
+    t: number,
     sortedPairs: ArrayLike<number>,
     n: number,
+    calibrated = false,
   ): { t: number; v: number | undefined } {
-    const t = features[4]; // intra.pairs.mean
-    const v = this.bundle.baselines.encodermi_v.find((b) => b.n === n);
+    const list = calibrated
+      ? this.bundle.baselines.encodermi_v_calibrated
+      : this.bundle.baselines.encodermi_v;
+    const v = list.find((b) => b.n === n);
     if (!v) return { t, v: undefined };
     const x = standardize(v.standardization, sortedPairs);
     return { t, v: sigmoid(logisticDecision(v.classifier, [x])[0]) };

@@ -1,24 +1,34 @@
 /**
- * The one-speaker audit pipeline (the daemon's and `slmia audit`'s core): clips → voices → one batched model
- * call → 120 SLMIA-SR features against the cached reference bank → 8-bit quantization → attack model →
- * member / non-member verdict with probability, query count and stage timings.
+ * The one-speaker audit pipeline (the daemon's and `slmia audit`'s core): clips → voices → one batched call
+ * of the target model and of each reference model → SLMIA-SR features against each model's reference bank →
+ * calibrated feature vector → 8-bit quantization → attack ensemble → p-value on the target-side null →
+ * out-of-domain guard → verdict `member` / `non-member` / `inconclusive` with probability, p-value, reason,
+ * queries per model and stage timings. More voices than the largest attack model's n are scored as several
+ * n-voice subsets whose decisions are averaged.
  */
 import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
 import { loadClip, type Clip } from '../audio/index.js';
-import { AttackScorer, readBundle, TooFewVoicesError, type AttackBundle } from '../attack/index.js';
 import {
-  buildReferenceBank,
-  computeFeatures,
-  applyNorm,
+  AttackBundleError,
+  AttackScorer,
+  nullPValue,
+  nullThreshold,
+  readBundle,
+  TooFewVoicesError,
+  type AttackBundle,
+  type NullFit,
+} from '../attack/index.js';
+import {
+  voiceLogNorms,
+  voiceSeconds,
   VoiceStream,
   type EmbeddingCache,
-  type FeatureNorm,
-  type ReferenceBank,
   type VoiceSpec,
 } from '../features/index.js';
 import { loadSpeakerModel, preprocessingLabel, type SpeakerModel } from '../model/index.js';
-import { referenceNorms } from './calibrate.js';
 import { speechoceanDir } from '../paths.js';
 import {
   buildReferenceEmbeddings,
@@ -26,9 +36,33 @@ import {
   ReferenceBankError,
   type ReferenceEmbeddings,
 } from './reference-bank.js';
+import {
+  applyGuard,
+  bankContext,
+  bundleFeatureSettings,
+  computeAveragedNull,
+  computeTargetNull,
+  voiceSubsets,
+  layoutFeatures,
+  viewOf,
+  type AveragedNull,
+  type BankContext,
+  type GuardResult,
+  type InconclusiveReason,
+  type TargetNull,
+} from './views.js';
+
+/** A loaded model with its reference bank. */
+export interface ModelWithBank {
+  model: SpeakerModel;
+  bank: BankContext;
+  /** Where the reference bank came from: an exported file, or the dataset through the cache. */
+  source: string;
+}
 
 /** Everything an audit needs, loaded once (the daemon keeps one per target model). */
 export interface AuditContext {
+  /** The target model. */
   model: SpeakerModel;
   bundle: AttackBundle;
   /** Attack bundle id (first 16 hex of its SHA-256). */
@@ -36,13 +70,20 @@ export interface AuditContext {
   attackPath: string;
   scorer: AttackScorer;
   voice: VoiceSpec;
-  references: ReferenceEmbeddings;
-  /** Where the reference bank came from: an exported file, or the dataset through the cache. */
-  referencesSource: string;
-  bank: ReferenceBank;
-  /** Reference z-norm statistics per voice count (when the bundle asks for them). */
-  norms: FeatureNorm[] | undefined;
-  /** Release the model session. */
+  /** The target's reference bank. */
+  target: ModelWithBank;
+  /** The bundle's reference models with their banks, in bundle order. */
+  referenceModels: ModelWithBank[];
+  /** The target-side null (reference speakers audited on this target) and guard statistics. */
+  null: TargetNull;
+  /** Where the null came from: a file, or `computed` at open. */
+  nullSource: string;
+  /**
+   * The null of audits of `voices` voices scored as several subsets (more voices than an attack model's n):
+   * computed from the reference speakers on first use and kept.
+   */
+  averagedNull(voices: number): AveragedNull;
+  /** Release the model sessions. */
   close(): Promise<void>;
 }
 
@@ -63,10 +104,12 @@ export interface OpenAuditOptions {
   splitPath?: string;
   /** Model already loaded (shared with other users); not closed by `close()`. */
   model?: SpeakerModel;
+  /** Folder where a computed null is cached as JSON (looked up there and beside the bundle). */
+  nullCacheDir?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
-/** A dataset folder (has utterances.tsv) or a data dir holding `speechocean762/`. */
+/** A data dir holding `speechocean762/`, or the dataset folder itself. */
 function resolveDataset(dir: string): string {
   return existsSync(resolve(dir, 'utterances.tsv')) ? dir : resolve(dir, 'speechocean762');
 }
@@ -77,107 +120,247 @@ export function bundleVoiceSpec(bundle: AttackBundle): VoiceSpec {
 }
 
 /**
- * Load the target model, the attack bundle and the model's reference bank (exported file if present, else
- * embedded from the dataset through the cache).
- * @throws ManifestError / ModelError for the model, AttackBundleError for the bundle,
- *   ReferenceBankError when neither a references file nor the dataset is available
+ * The reference embeddings of a model: an exported `references-<sha12>.json` in one of `dirs`, else the
+ * dataset through the cache.
+ * @throws ReferenceBankError when neither is available
+ */
+export async function loadReferences(
+  model: SpeakerModel,
+  bundle: AttackBundle,
+  dirs: string[],
+  o: Pick<OpenAuditOptions, 'dataDir' | 'splitPath' | 'cache' | 'onProgress'>,
+): Promise<{ references: ReferenceEmbeddings; source: string }> {
+  const voice = bundleVoiceSpec(bundle);
+  const preprocessing = preprocessingLabel(model.manifest);
+  const found = await findReferenceFile(model.sha256, voice, dirs, preprocessing);
+  if (found && !found.stale) return { references: found.ref, source: found.path };
+  const dataset = o.dataDir ? resolveDataset(o.dataDir) : speechoceanDir();
+  if (!dataset && found) {
+    throw new ReferenceBankError(
+      `${found.path}: reference bank made with preprocessing "${found.ref.preprocessing}", this build uses "${preprocessing}" (VAD / front-end settings changed); re-export it with \`slmia evaluate --export-references\` or provide the dataset (SLMIA_DATA_DIR)`,
+    );
+  }
+  if (!dataset) {
+    throw new ReferenceBankError(
+      `no reference bank for model ${model.manifest.name} (${model.sha256.slice(0, 12)}): neither a references-<sha12>.json in ${dirs.join(' or ')}, nor a dataset (set SLMIA_DATA_DIR or pass dataDir); export one with \`slmia evaluate --export-references\``,
+    );
+  }
+  const references = await buildReferenceEmbeddings(model, {
+    dataset,
+    split: o.splitPath,
+    group: bundle.features.reference.group,
+    voicesPerSpeaker: bundle.features.reference.voices_per_speaker,
+    voice,
+    cache: o.cache,
+    onProgress: o.onProgress,
+  });
+  return { references, source: dataset };
+}
+
+const FitSchema = z
+  .object({ mean: z.number(), std: z.number().positive(), samples: z.number(), max: z.number() })
+  .strict();
+const NullFileSchema = z
+  .object({
+    format: z.literal('slmia-null'),
+    version: z.literal(1),
+    attack_id: z.string(),
+    target_sha256: z.string(),
+    reference_sha256: z.array(z.string()),
+    main: z.record(z.string(), FitSchema),
+    guard: z.array(z.record(z.string(), FitSchema)),
+    norm_threshold: z.array(z.number()),
+    speakers: z.number().int(),
+    sets_per_n: z.record(z.string(), z.number()),
+    created_at: z.string(),
+  })
+  .strict();
+
+/** File name of a target's null for a bundle: `null-<attack id>-<target sha12>.json`. */
+export function nullFileName(attackId: string, targetSha256: string): string {
+  return `null-${attackId}-${targetSha256.slice(0, 12)}.json`;
+}
+
+const toRecord = (m: Map<number, NullFit>): Record<string, NullFit> =>
+  Object.fromEntries([...m].map(([n, f]) => [String(n), f]));
+const fromRecord = (r: Record<string, NullFit>): Map<number, NullFit> =>
+  new Map(Object.entries(r).map(([n, f]) => [Number(n), f]));
+
+/** Write a target null (JSON). */
+export async function writeNullFile(
+  path: string,
+  nul: TargetNull,
+  ids: { attackId: string; targetSha256: string; referenceSha256: string[] },
+): Promise<void> {
+  const file: z.infer<typeof NullFileSchema> = {
+    format: 'slmia-null',
+    version: 1,
+    attack_id: ids.attackId,
+    target_sha256: ids.targetSha256,
+    reference_sha256: ids.referenceSha256,
+    main: toRecord(nul.main),
+    guard: nul.guard.map(toRecord),
+    norm_threshold: nul.normThreshold,
+    speakers: nul.speakers,
+    sets_per_n: nul.setsPerN,
+    created_at: new Date().toISOString(),
+  };
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(file)}\n`);
+}
+
+/** Read a null file if it exists and matches the ids; undefined otherwise (a stale file is ignored). */
+async function readNullFile(
+  path: string,
+  ids: { attackId: string; targetSha256: string; referenceSha256: string[] },
+): Promise<TargetNull | undefined> {
+  if (!existsSync(path)) return undefined;
+  const r = NullFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!r.success) return undefined;
+  const f = r.data;
+  if (
+    f.attack_id !== ids.attackId ||
+    f.target_sha256 !== ids.targetSha256 ||
+    f.reference_sha256.join() !== ids.referenceSha256.join()
+  )
+    return undefined;
+  return {
+    main: fromRecord(f.main),
+    guard: f.guard.map(fromRecord),
+    normThreshold: f.norm_threshold,
+    speakers: f.speakers,
+    setsPerN: f.sets_per_n,
+  };
+}
+
+/**
+ * Load the target model, the attack bundle, the bundle's reference models, every model's reference bank, and
+ * the target-side null (from a cached file, else computed and cached when `nullCacheDir` is given).
+ * @throws ManifestError / ModelError for a model, AttackBundleError for the bundle (also when the bundle is
+ *   pinned to another target, or a reference model's sha256 differs from the pin), ReferenceBankError when a
+ *   reference bank is unavailable
  */
 export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContext> {
   const { bundle, id } = await readBundle(o.attackPath);
+  const bundleDir = dirname(resolve(o.attackPath));
   const model = o.model ?? (await loadSpeakerModel(o.modelPath));
+  const refModels: SpeakerModel[] = [];
   try {
-    const voice = bundleVoiceSpec(bundle);
-    const spec = bundle.features;
-    let references: ReferenceEmbeddings;
-    let referencesSource: string;
-    const preprocessing = preprocessingLabel(model.manifest);
-    const found = await findReferenceFile(
-      model.sha256,
-      voice,
-      [dirname(resolve(o.attackPath)), dirname(resolve(o.modelPath))],
-      preprocessing,
-    );
-    if (found && !found.stale) {
-      references = found.ref;
-      referencesSource = found.path;
-    } else {
-      const dataset = o.dataDir ? resolveDataset(o.dataDir) : speechoceanDir();
-      if (!dataset && found) {
-        throw new ReferenceBankError(
-          `${found.path}: reference bank made with preprocessing "${found.ref.preprocessing}", this build uses "${preprocessing}" (VAD / front-end settings changed); re-export it with \`slmia evaluate --export-references\` or provide the dataset (SLMIA_DATA_DIR)`,
-        );
-      }
-      if (!dataset) {
-        throw new ReferenceBankError(
-          `no reference bank for model ${model.manifest.name} (${model.sha256.slice(0, 12)}): neither a ${'references-<sha12>.json'} beside ${o.attackPath} or ${o.modelPath}, nor a dataset (set SLMIA_DATA_DIR or pass dataDir); export one with \`slmia calibrate --export-references\``,
-        );
-      }
-      references = await buildReferenceEmbeddings(model, {
-        dataset,
-        split: o.splitPath,
-        group: spec.reference.group,
-        voicesPerSpeaker: spec.reference.voices_per_speaker,
-        voice,
-        cache: o.cache,
-        onProgress: o.onProgress,
-      });
-      referencesSource = dataset;
+    if (bundle.target && bundle.target.sha256 !== model.sha256) {
+      throw new AttackBundleError(
+        o.attackPath,
+        `calibrated for target ${bundle.target.name} (sha256 ${bundle.target.sha256.slice(0, 12)}…), not ${model.manifest.name} (${model.sha256.slice(0, 12)}…): calibrate a bundle for this target (\`slmia calibrate --target\`)`,
+      );
     }
-    const bank = buildReferenceBank(references.embeddings, {
-      similarity: spec.similarity,
-      centre: spec.centre,
-    });
-    const norms =
-      spec.normalization === 'reference-znorm'
-        ? referenceNorms(
-            references.embeddings,
-            { similarity: spec.similarity, centre: spec.centre },
-            bundle.models.map((m) => m.n),
-          )
-        : undefined;
+    for (const r of bundle.references) {
+      const m = await loadSpeakerModel(resolve(bundleDir, r.path));
+      refModels.push(m);
+      if (m.sha256 !== r.sha256) {
+        throw new AttackBundleError(
+          o.attackPath,
+          `reference model ${r.path} has sha256 ${m.sha256.slice(0, 12)}…, the bundle pins ${r.sha256.slice(0, 12)}…`,
+        );
+      }
+    }
+    const settings = bundleFeatureSettings(bundle);
+    const withBank = async (m: SpeakerModel): Promise<ModelWithBank> => {
+      const { references, source } = await loadReferences(m, bundle, [bundleDir, dirname(m.manifestPath)], o);
+      return { model: m, bank: bankContext(references, settings), source };
+    };
+    const target = await withBank(model);
+    const referenceModels = [];
+    for (const m of refModels) referenceModels.push(await withBank(m));
+    const scorer = new AttackScorer(bundle);
+    const ids = { attackId: id, targetSha256: model.sha256, referenceSha256: refModels.map((m) => m.sha256) };
+    const name = nullFileName(id, model.sha256);
+    let nul: TargetNull | undefined;
+    let nullSource = 'computed';
+    for (const dir of [bundleDir, o.nullCacheDir].filter((d): d is string => !!d)) {
+      nul = await readNullFile(resolve(dir, name), ids);
+      if (nul) {
+        nullSource = resolve(dir, name);
+        break;
+      }
+    }
+    if (!nul) {
+      nul = computeTargetNull(
+        bundle,
+        scorer,
+        target.bank,
+        referenceModels.map((r) => r.bank),
+      );
+      if (o.nullCacheDir) await writeNullFile(resolve(o.nullCacheDir, name), nul, ids);
+    }
+    const averaged = new Map<number, AveragedNull>();
+    const banks = [target.bank, ...referenceModels.map((r) => r.bank)];
     return {
+      averagedNull: (voices) => {
+        let a = averaged.get(voices);
+        if (!a)
+          averaged.set(voices, (a = computeAveragedNull(bundle, scorer, banks[0], banks.slice(1), voices)));
+        return a;
+      },
       model,
       bundle,
       attackId: id,
       attackPath: o.attackPath,
-      scorer: new AttackScorer(bundle),
-      voice,
-      references,
-      referencesSource,
-      bank,
-      norms,
+      scorer,
+      voice: bundleVoiceSpec(bundle),
+      target,
+      referenceModels,
+      null: nul,
+      nullSource,
       close: async () => {
+        for (const m of refModels) await m.close();
         if (!o.model) await model.close();
       },
     };
   } catch (err) {
+    for (const m of refModels) await m.close();
     if (!o.model) await model.close();
     throw err;
   }
 }
 
+/** Verdict values. */
+export type VerdictValue = 'member' | 'non-member' | 'inconclusive';
+
 /** One speaker's audit verdict. */
 export interface AuditResult {
   speaker: string;
-  verdict: 'member' | 'non-member';
-  /** Platt member probability. */
+  /** `inconclusive` when the out-of-domain guard fires (never `member` then); see `reason`. */
+  verdict: VerdictValue;
+  /** Platt member probability (calibrated on shadow data). */
   probability: number;
-  /** Decision threshold on the probability (chosen for target_fpr on shadow data). */
+  /**
+   * Probability that a non-member of this target scores at least this high: upper tail of the Gaussian fitted
+   * to the reference speakers' scores on this target (conservative when several voice subsets were averaged).
+   */
+  p_value: number;
+  /** Why the verdict is inconclusive (null otherwise). */
+  reason: InconclusiveReason;
+  /** Member probability threshold: the probability at the null's score threshold for target_fpr. */
   threshold: number;
   target_fpr: number;
   /** Voices used (after chunk splitting). */
   voices: number;
   /** n of the voice-count-dependent attack model used. */
   model_n: number;
-  /** Model queries made for this audit. */
+  /** Voice subsets of n voices scored (1 when voices = n). */
+  voice_sets: number;
+  /** Model queries made for this audit (all models). */
   queries: number;
+  /** Queries per model name (target first). */
+  queries_per_model: Record<string, number>;
   /** Per clip, in input order: seconds kept by the speech-activity stage and seconds of speech in them. */
   clips: { source: string; seconds: number; speech_seconds: number }[];
   model_sha256: string;
   attack_id: string;
-  /** `[120] float64` SLMIA-SR features (before the optional reference z-normalisation). */
+  /** The guard's statistics and explanation. */
+  guard: GuardResult;
+  /** `[F] float64` features of the first voice set in the bundle layout (before quantization). */
   features: Float64Array;
-  /** `[120] uint8` quantized features the attack scored. */
+  /** `[F] uint8` quantized features of the first voice set. */
   quantized: Uint8Array;
   timings: {
     decodeMs?: number;
@@ -194,6 +377,8 @@ export type AuditVerdict = Pick<
   | 'speaker'
   | 'verdict'
   | 'probability'
+  | 'p_value'
+  | 'reason'
   | 'threshold'
   | 'target_fpr'
   | 'voices'
@@ -209,10 +394,29 @@ export interface AuditInput {
   clips: Clip[];
 }
 
+/** Verdict from a decision value (mean over voice sets) and the guard. */
+export function decideVerdict(
+  ctx: Pick<AuditContext, 'bundle' | 'scorer'>,
+  n: number,
+  fit: NullFit,
+  decision: number,
+  guard: GuardResult,
+): { verdict: VerdictValue; p_value: number; threshold: number; probability: number } {
+  const fpr = ctx.bundle.target_fpr;
+  const p = nullPValue(fit, decision);
+  const verdict: VerdictValue = guard.reason ? 'inconclusive' : p <= fpr ? 'member' : 'non-member';
+  return {
+    verdict,
+    p_value: p,
+    threshold: ctx.scorer.probability(nullThreshold(fit, fpr), n),
+    probability: ctx.scorer.probability(decision, n),
+  };
+}
+
 /**
  * Audit one speaker: is this speaker in the target model's training data?
  * @throws TooFewVoicesError (before any query) when the clips give fewer voices than the smallest attack model
- * @throws ModelError when the model call fails
+ * @throws ModelError when a model call fails
  */
 export async function auditSpeaker(ctx: AuditContext, input: AuditInput): Promise<AuditResult> {
   return auditClipStream(ctx, input.speaker, input.clips);
@@ -233,38 +437,89 @@ export async function auditClipStream(
   clips: Iterable<Clip> | AsyncIterable<Clip>,
 ): Promise<AuditResult> {
   const minN = Math.min(...ctx.scorer.voiceCounts);
-  const stream = new VoiceStream(ctx.model, ctx.voice, { minVoices: minN });
+  const rate = ctx.model.manifest.sample_rate;
+  const models = [ctx.target, ...ctx.referenceModels];
+  // one stream per model: each clip's voices are embedded by every model as their batches fill
+  const streams = models.map((m) => new VoiceStream(m.model, ctx.voice, { minVoices: minN }));
   const perClip: AuditResult['clips'] = [];
+  const seconds: number[] = [];
   for await (const c of clips) {
     perClip.push({ source: c.source, seconds: c.seconds, speech_seconds: c.speechSeconds });
-    await stream.add(c);
+    seconds.push(...voiceSeconds(c.samples, rate, ctx.voice));
+    for (const s of streams) await s.add(c);
   }
-  if (stream.voices < minN) throw new TooFewVoicesError(stream.voices, minN);
-  const emb = await stream.finish();
-  const voices = emb.perClip.flat();
+  if (streams[0].voices < minN) throw new TooFewVoicesError(streams[0].voices, minN);
+  const timings = { frontendMs: 0, inferenceMs: 0 };
+  const queriesPerModel: Record<string, number> = {};
+  const voicesPerModel: Float32Array[][] = [];
+  for (const [k, s] of streams.entries()) {
+    const emb = await s.finish();
+    const name = models[k].model.manifest.name;
+    voicesPerModel.push(emb.perClip.flat());
+    queriesPerModel[name] = (queriesPerModel[name] ?? 0) + emb.queries;
+    timings.frontendMs += emb.timings.frontendMs;
+    timings.inferenceMs += emb.timings.inferenceMs;
+  }
+  const total = voicesPerModel[0].length;
+  const model = ctx.scorer.modelFor(total);
+  const n = model.n;
+  const sets = voiceSubsets(total, n);
   const t0 = performance.now();
-  const { features } = computeFeatures(voices, ctx.bank);
-  const t1 = performance.now();
-  const s = ctx.scorer.score(
-    ctx.norms ? applyNorm(features, ctx.norms, voices.length) : features,
-    voices.length,
+  const views = sets.map((idx) =>
+    models.map((m, k) =>
+      viewOf(
+        m.bank,
+        idx.map((i) => voicesPerModel[k][i]),
+      ),
+    ),
   );
+  const features = views.map((v) => layoutFeatures(v[0], v.slice(1)));
+  const t1 = performance.now();
+  const scored = features.map((f) => ctx.scorer.main.decide(model, f));
+  const decision = scored.reduce((a, s) => a + s.decision, 0) / scored.length;
+  const outOfRange = scored.reduce((a, s) => a + s.outOfRange, 0) / scored.length;
+  const guardDecisions = ctx.referenceModels.map((_, j) => {
+    const g = ctx.scorer.guards[j];
+    const gm = g.modelFor(total);
+    return views.reduce((a, v) => a + g.decide(gm, v[j + 1].features).decision, 0) / views.length;
+  });
+  // log-norms of every audited voice (not only the first subset)
+  const refLogNorms = ctx.referenceModels.map((r, j) =>
+    voiceLogNorms(voicesPerModel[j + 1], r.bank.bank.mean),
+  );
+  // One voice set: the null of n-voice sets; several: the null of the same averaging on the reference speakers.
+  const fits =
+    sets.length === 1
+      ? { main: ctx.null.main.get(n) as NullFit, guard: ctx.null.guard.map((g) => g.get(n)) }
+      : ctx.averagedNull(total);
+  const guard = applyGuard(
+    ctx.bundle,
+    fits.guard,
+    ctx.null.normThreshold,
+    guardDecisions,
+    refLogNorms,
+    outOfRange,
+    seconds,
+  );
+  const v = decideVerdict(ctx, n, fits.main, decision, guard);
   const t2 = performance.now();
   return {
     speaker,
-    verdict: s.verdict,
-    probability: s.probability,
-    threshold: s.threshold,
+    ...v,
+    reason: guard.reason,
     target_fpr: ctx.bundle.target_fpr,
-    voices: voices.length,
-    model_n: s.modelN,
-    queries: emb.queries,
+    voices: total,
+    model_n: n,
+    voice_sets: sets.length,
+    queries: Object.values(queriesPerModel).reduce((a, b) => a + b, 0),
+    queries_per_model: queriesPerModel,
     clips: perClip,
     model_sha256: ctx.model.sha256,
     attack_id: ctx.attackId,
-    features,
-    quantized: s.quantized,
-    timings: { ...emb.timings, featuresMs: t1 - t0, attackMs: t2 - t1 },
+    guard,
+    features: features[0],
+    quantized: scored[0].codes,
+    timings: { ...timings, featuresMs: t1 - t0, attackMs: t2 - t1 },
   };
 }
 
@@ -287,3 +542,5 @@ export async function auditFiles(ctx: AuditContext, speaker: string, paths: stri
   const r = await auditClipStream(ctx, speaker, clips());
   return { ...r, timings: { decodeMs, ...r.timings } };
 }
+
+export { voiceSubsets };

@@ -4,3 +4,4 @@ export * from './lab-data.js';
 export * from './calibrate.js';
 export * from './evaluate.js';
 export * from './report.js';
+export * from './views.js';

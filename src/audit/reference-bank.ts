@@ -2,7 +2,8 @@
  * The reference ("imposter") speaker bank of one model: K speakers × m voices from a dataset group (default
  * `imposter` of the canonical split), embedded once per (model, audio, voice spec) through the embedding
  * cache, and exportable to a `references-<sha12>.json` file shipped next to an attack bundle so a hub
- * without the dataset can audit.
+ * without the dataset can audit. The speakers' further voices (up to `nullVoices` clips per speaker, the bank's
+ * m included) are kept too: the target-side null audits every reference speaker with them.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -29,8 +30,10 @@ export interface ReferenceEmbeddings {
   speakers: string[];
   /** Clips used per speaker (m). */
   voicesPerSpeaker: number;
-  /** `[K][voices][D] float32` */
+  /** `[K][voices][D] float32` bank voices (the first m clips of each speaker). */
   embeddings: Float32Array[][];
+  /** `[K][voices][D] float32` the speakers' further voices (null only; may be empty per speaker). */
+  extra: Float32Array[][];
   /** Model queries spent building it (0 from the cache or a file). */
   queries: number;
   /**
@@ -51,6 +54,8 @@ export interface ReferenceOptions {
   group?: string;
   /** Clips per reference speaker (first m by utterance id; default 10). */
   voicesPerSpeaker?: number;
+  /** Clips per speaker kept in all, bank included, for the target-side null (default 20). */
+  nullVoices?: number;
   voice: VoiceSpec;
   cache?: EmbeddingCache;
   onProgress?: (done: number, total: number) => void;
@@ -82,7 +87,8 @@ export async function buildReferenceEmbeddings(
   const utts = await readUtterances(o.dataset);
   const speakers = speakersOfGroup(await readSplit(splitFile), utts, group, splitFile);
   if (!speakers.length) throw new ReferenceBankError(`${splitFile}: group "${group}" has no speakers`);
-  const chosen = speakers.map((s) => [...s.heldout, ...s.train].slice(0, m));
+  const keep = Math.max(m, o.nullVoices ?? 20);
+  const chosen = speakers.map((s) => [...s.heldout, ...s.train].slice(0, keep));
   const paths = chosen.flat().map((u) => u.path);
   const r = await embedFilesCached(model, paths, o.voice, {
     cache: o.cache,
@@ -90,7 +96,9 @@ export async function buildReferenceEmbeddings(
     blockSize: Math.min(o.batch ?? REFERENCE_BATCH, model.manifest.max_batch),
   });
   let p = 0;
-  const embeddings = chosen.map((clips) => clips.flatMap(() => r.perFile[p++]));
+  const perSpeaker = chosen.map((clips) => clips.map(() => r.perFile[p++]));
+  const embeddings = perSpeaker.map((clips) => clips.slice(0, m).flat());
+  const extra = perSpeaker.map((clips) => clips.slice(m).flat());
   return {
     modelSha256: model.sha256,
     voice: o.voice,
@@ -98,6 +106,7 @@ export async function buildReferenceEmbeddings(
     speakers: speakers.map((s) => s.speaker),
     voicesPerSpeaker: m,
     embeddings,
+    extra,
     queries: r.queries,
     preprocessing: preprocessingLabel(model.manifest),
     noSpeech: r.noSpeech,
@@ -107,7 +116,8 @@ export async function buildReferenceEmbeddings(
 const ReferenceFileSchema = z
   .object({
     format: z.literal('slmia-references'),
-    version: z.literal(1),
+    /** 1: bank voices only; 2: plus `extra_voices` per speaker (appended after all bank voices). */
+    version: z.union([z.literal(1), z.literal(2)]),
     model_sha256: z.string().regex(/^[0-9a-f]{64}$/),
     model_name: z.string(),
     voice: z
@@ -118,8 +128,16 @@ const ReferenceFileSchema = z
     preprocessing: z.string().optional(),
     voices_per_speaker: z.number().int().positive(),
     dim: z.number().int().positive(),
-    speakers: z.array(z.object({ id: z.string(), voices: z.number().int().positive() }).strict()),
-    /** base64 of all voices' float32 little-endian values, speaker-major. */
+    speakers: z.array(
+      z
+        .object({
+          id: z.string(),
+          voices: z.number().int().positive(),
+          extra_voices: z.number().int().nonnegative().optional(),
+        })
+        .strict(),
+    ),
+    /** base64 of all voices' float32 little-endian values: bank voices speaker-major, then extra voices. */
     embeddings_f32: z.string(),
     created_at: z.string(),
   })
@@ -137,12 +155,12 @@ export async function writeReferenceFile(
   modelName: string,
 ): Promise<void> {
   const dim = ref.embeddings[0][0].length;
-  const flat = ref.embeddings.flat();
+  const flat = [...ref.embeddings.flat(), ...ref.extra.flat()];
   const buf = Buffer.alloc(flat.length * dim * 4);
   flat.forEach((e, i) => e.forEach((v, d) => buf.writeFloatLE(v, (i * dim + d) * 4)));
   const file: z.infer<typeof ReferenceFileSchema> = {
     format: 'slmia-references',
-    version: 1,
+    version: 2,
     model_sha256: ref.modelSha256,
     model_name: modelName,
     voice: { chunk_seconds: ref.voice.chunkSeconds, pad: ref.voice.pad ?? 'none' },
@@ -150,7 +168,11 @@ export async function writeReferenceFile(
     preprocessing: ref.preprocessing,
     voices_per_speaker: ref.voicesPerSpeaker,
     dim,
-    speakers: ref.speakers.map((id, k) => ({ id, voices: ref.embeddings[k].length })),
+    speakers: ref.speakers.map((id, k) => ({
+      id,
+      voices: ref.embeddings[k].length,
+      extra_voices: ref.extra[k]?.length ?? 0,
+    })),
     embeddings_f32: buf.toString('base64'),
     created_at: new Date().toISOString(),
   };
@@ -177,21 +199,22 @@ export async function readReferenceFile(path: string): Promise<ReferenceEmbeddin
   }
   const f = r.data;
   const buf = Buffer.from(f.embeddings_f32, 'base64');
-  const total = f.speakers.reduce((a, s) => a + s.voices, 0);
+  const total = f.speakers.reduce((a, s) => a + s.voices + (s.extra_voices ?? 0), 0);
   if (buf.length !== total * f.dim * 4) {
     throw new ReferenceBankError(
       `${path}: embeddings_f32 has ${buf.length} bytes, expected ${total * f.dim * 4}`,
     );
   }
   let p = 0;
-  const embeddings = f.speakers.map((s) =>
-    [...Array(s.voices)].map(() => {
+  const take = (count: number): Float32Array[] =>
+    [...Array(count)].map(() => {
       const e = new Float32Array(f.dim);
       for (let d = 0; d < f.dim; d++) e[d] = buf.readFloatLE((p * f.dim + d) * 4);
       p++;
       return e;
-    }),
-  );
+    });
+  const embeddings = f.speakers.map((s) => take(s.voices));
+  const extra = f.speakers.map((s) => take(s.extra_voices ?? 0));
   return {
     modelSha256: f.model_sha256,
     voice: { chunkSeconds: f.voice.chunk_seconds, pad: f.voice.pad },
@@ -199,6 +222,7 @@ export async function readReferenceFile(path: string): Promise<ReferenceEmbeddin
     speakers: f.speakers.map((s) => s.id),
     voicesPerSpeaker: f.voices_per_speaker,
     embeddings,
+    extra,
     queries: 0,
     preprocessing: f.preprocessing ?? 'legacy',
     noSpeech: [],

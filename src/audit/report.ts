@@ -8,58 +8,113 @@ import type { EvaluationReport, ReportRow } from './evaluate.js';
 
 const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 
+const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
+const ci = (c: [number, number], f = f3): string => `[${f(c[0])}, ${f(c[1])}]`;
+const reasons = (r: Record<string, number>): string =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${pct(v)}`)
+    .join(', ') || '—';
+
 /** Markdown report. */
 export function renderMarkdown(rep: EvaluationReport): string {
   const lines: string[] = [];
   const counts = [...new Set(rep.rows.map((r) => r.n))].sort((a, b) => b - a);
+  const a = rep.attack;
   lines.push(`# SLMIA-SR evaluation: ${rep.target.name}`, '');
   lines.push(
     `Target model \`${rep.target.name}\` (${rep.target.architecture ?? 'unknown architecture'}, sha256 \`${rep.target.sha256.slice(0, 16)}…\`), ` +
-      `attack bundle \`${rep.attack.path}\` (id \`${rep.attack.id}\`, ${rep.attack.attack_model}, calibrated on ${rep.attack.shadow_models.join(', ')}; ` +
-      `voices: ${rep.attack.voice}; embedding centring: ${rep.attack.centre ? 'yes' : 'no'}; feature normalisation: ${rep.attack.normalization}).`,
+      `attack bundle \`${a.path}\` (id \`${a.id}\`, ${a.attack_model}, calibrated on ${a.shadow_models.join(', ')}` +
+      (a.calibration_references.length
+        ? ` with shadow-side reference ${a.calibration_references.join(', ')}; target-side reference model(s): ${rep.references.map((r) => r.name).join(', ')}`
+        : '; no reference models (plain attack)') +
+      (a.pinned_target ? `; pinned to target ${a.pinned_target}` : '') +
+      `; voices: ${a.voice}; embedding centring: ${a.centre ? 'yes' : 'no'}; feature normalisation: ${a.normalization}).`,
     '',
   );
   const any = rep.rows[0];
   lines.push(
-    `Speakers: ${any?.n_members ?? 0} members, ${any?.n_nonmembers ?? 0} non-members of the target (one voice set per speaker; non-members: ${rep.nonmembers ?? 'target-nonmember group of the split'}). ` +
+    `Speakers: ${any?.n_members ?? 0} members, ${any?.n_nonmembers ?? 0} non-members of the target (non-members: ${rep.nonmembers}); ${rep.seeds.length} voice-set seeds (${rep.seeds.join(', ')}), one voice set per speaker and seed. ` +
+      `Figures are means over seeds ± their standard deviation; 95% intervals are percentile bootstraps over speakers (1000 rounds) of the seed mean. ` +
       `With ${any?.n_nonmembers ?? 0} non-members the lowest FPR the count supports is ${(rep.lowest_supported_fpr * 100).toFixed(1)}%: ` +
-      `TPR@1%FPR is therefore TPR at zero false positives, and TPR@0.1%FPR is not reported (needs ≥ 1000 non-members).`,
+      `TPR@1%FPR is therefore TPR at zero false positives. At r = 0 with n = 10 every member's voice set is its 10 heldout clips, so only the non-members' sets vary across seeds.`,
     '',
   );
   lines.push(
-    'Accuracy: threshold 0.5 on the member probability (SLMIA-SR, EncoderMI-V), the shadow-chosen threshold for EncoderMI-T. AUROC with a 95% bootstrap interval over speakers (1000 rounds).',
+    `Target-side null: ${rep.null.speakers} reference speakers audited on this target against leave-one-out banks (${Object.entries(
+      rep.null.sets_per_n,
+    )
+      .map(([n, c]) => `n=${n}: ${c} sets`)
+      .join(
+        ', ',
+      )}); the verdict is \`member\` when the p-value on this null is ≤ the target FPR and the out-of-domain guard does not fire, \`inconclusive\` when it fires.`,
     '',
   );
   for (const n of counts) {
     lines.push(`## ${n} voices per speaker`, '');
-    lines.push(
-      '| attack | r | accuracy | AUROC | AUROC 95% CI | TPR@1%FPR | TPR@5%FPR | members | non-members |',
-    );
-    lines.push('|---|---|---|---|---|---|---|---|---|');
-    for (const r of [1, 0]) {
+    lines.push('| attack | r | AUROC (mean ± sd) | AUROC 95% CI | TPR@1%FPR | TPR@5%FPR | accuracy |');
+    lines.push('|---|---|---|---|---|---|---|');
+    const rs = [...new Set(rep.rows.filter((x) => x.n === n).map((x) => x.r))].sort((x, y) => y - x);
+    for (const r of rs) {
       for (const row of rep.rows.filter((x) => x.n === n && x.r === r)) {
         lines.push(
-          `| ${row.attack} | ${row.r} | ${f3(row.accuracy)} | ${f3(row.auroc)} | [${f3(row.auroc_ci95[0])}, ${f3(row.auroc_ci95[1])}] | ${f3(row.tpr_at_1pct_fpr)} | ${f3(row.tpr_at_5pct_fpr)} | ${row.n_members} | ${row.n_nonmembers} |`,
+          `| ${row.attack} | ${row.r} | ${f3(row.auroc)} ± ${f3(row.auroc_sd)} | ${ci(row.auroc_ci95)} | ${f3(row.tpr_at_1pct_fpr)} | ${f3(row.tpr_at_5pct_fpr)} | ${f3(row.accuracy)} |`,
         );
       }
     }
     lines.push('');
-    const sr = rep.rows.filter((x) => x.n === n && x.attack === 'slmia-sr');
-    for (const row of sr) {
-      const best = Math.max(
-        ...rep.rows.filter((x) => x.n === n && x.r === row.r && x.attack !== 'slmia-sr').map((x) => x.auroc),
-      );
+    lines.push(
+      'Verdicts of SLMIA-SR as audits give them (threshold from the target-side null at the target FPR, guard on):',
+      '',
+    );
+    lines.push(
+      '| r | target FPR | TPR [95% CI] | realised FPR [95% CI] | inconclusive (all speakers) | reasons | quantized − float AUROC |',
+    );
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const row of rep.rows.filter((x) => x.n === n && x.attack === 'slmia-sr')) {
+      for (const v of row.verdicts ?? []) {
+        lines.push(
+          `| ${row.r} | ${pct(v.target_fpr)} | ${f3(v.tpr)} ± ${f3(v.tpr_sd)} ${ci(v.tpr_ci95)} | ${f3(v.fpr)} ± ${f3(v.fpr_sd)} ${ci(v.fpr_ci95)} | ${pct(v.inconclusive)} | ${reasons(v.reasons)} | ${f3(row.auroc - (row.auroc_float ?? NaN))} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+  const av = rep.all_voices;
+  if (av) {
+    lines.push(
+      `## All ${av.voices} voices per speaker (more than the largest attack model's n = ${av.n})`,
+      '',
+    );
+    lines.push(
+      `Members with all their clips (10 trained on, 10 not: r ≈ 0.5), non-members with all 20 heldout clips; each audit scores ${av.voice_sets} subsets of ${av.n} voices and averages them, on the null of the same averaging over the reference speakers. AUROC ${f3(av.auroc)} ${ci(av.auroc_ci95)} (${av.n_members} members, ${av.n_nonmembers} non-members).`,
+      '',
+    );
+    lines.push('| target FPR | TPR | realised FPR | inconclusive |', '|---|---|---|---|');
+    for (const v of av.verdicts)
+      lines.push(`| ${pct(v.target_fpr)} | ${f3(v.tpr)} | ${f3(v.fpr)} | ${pct(v.inconclusive)} |`);
+    lines.push('');
+  }
+  if (rep.ood.length) {
+    lines.push('## Out-of-domain non-members', '');
+    lines.push(
+      '| set | speakers | voices | member @1% FPR | member @5% FPR | inconclusive | reasons | member @1% without the duration guard | member @1% without any guard |',
+    );
+    lines.push('|---|---|---|---|---|---|---|---|---|');
+    for (const r of rep.ood) {
       lines.push(
-        `- r=${row.r}: quantized AUROC ${f3(row.auroc)} vs float ${f3(row.auroc_float ?? NaN)} (diff ${f3(Math.abs(row.auroc - (row.auroc_float ?? NaN)))}); ` +
-          `margin over the best baseline ${f3(row.auroc - best)}; at the stored threshold (target FPR from shadow data): TPR ${f3(row.tpr_at_threshold ?? NaN)}, FPR ${f3(row.fpr_at_threshold ?? NaN)}.`,
+        `| ${r.set} | ${r.speakers} | ${r.voices} | ${pct(r.member_at_1pct)} | ${pct(r.member_at_5pct)} | ${pct(r.inconclusive)} | ${reasons(r.reasons)} | ${pct(r.member_without_duration_guard_at_1pct)} | ${pct(r.unguarded_member_at_1pct)} |`,
       );
     }
     lines.push('');
   }
   lines.push('## Queries and time', '');
-  const perSpeaker = rep.speaker_queries / Math.max(1, rep.speakers);
+  const perSpeaker = rep.speaker_queries / Math.max(1, rep.speakers * (1 + rep.references.length));
   lines.push(
-    `- Model queries: ${rep.queries} (reference speakers ${rep.reference_queries}, audited speakers ${rep.speaker_queries} for ${rep.speaker_clips} clips of ${rep.speakers} speakers = ${perSpeaker.toFixed(2)} per speaker; max_batch ${rep.max_batch}, so ceil(clips/max_batch) per speaker is ${Math.ceil(rep.speaker_clips / Math.max(1, rep.speakers) / rep.max_batch)}). 0 means everything came from the embedding cache.`,
+    `- Model queries: ${rep.queries} (${Object.entries(rep.queries_per_model)
+      .map(([m, q]) => `${m} ${q}`)
+      .join(
+        ', ',
+      )}); reference banks ${rep.reference_queries}, audited speakers ${rep.speaker_queries} for ${rep.speaker_clips} clips of ${rep.speakers} speakers per model = ${perSpeaker.toFixed(2)} per speaker and model (max_batch ${rep.max_batch}). 0 means everything came from the embedding cache. An audit of ≤ max_batch voices makes 1 query per model.`,
     `- Wall time: ${rep.wall_seconds.toFixed(1)} s.`,
     `- Command: \`${rep.command_line}\``,
     `- Created: ${rep.created_at}`,
@@ -72,8 +127,9 @@ export function renderMarkdown(rep: EvaluationReport): string {
 
 const COLORS: Record<string, string> = {
   'slmia-sr': '#c0392b',
+  'slmia-sr-plain': '#e59866',
   'encodermi-t': '#2471a3',
-  'encodermi-v': '#229954',
+  'encodermi-t-calibrated': '#7d3c98',
 };
 
 /** ROC curves for the largest n, r = 1 and r = 0 panels, log-scale FPR axis. */

@@ -1,6 +1,7 @@
 /** `slmia audit`: one speaker's membership verdict from a few audio files. */
 import type { Command } from 'commander';
-import { openCache } from './lab-options.js';
+import { dirname, resolve } from 'node:path';
+import { defaultCachePath, openCache } from './lab-options.js';
 
 interface AuditCliOptions {
   target: string;
@@ -38,19 +39,34 @@ export function registerAudit(program: Command): void {
           attackPath: opts.attack,
           cache,
           dataDir: opts.data,
+          // The target-side null is computed at the first audit of a (bundle, target) and cached beside the cache.
+          nullCacheDir: resolve(dirname(opts.cache || defaultCachePath()), 'nulls'),
         });
         try {
           const r = await auditFiles(ctx, opts.speaker, await expandAudioPaths(audio));
           if (opts.json) {
             const { features, quantized, ...rest } = r;
             process.stdout.write(
-              `${JSON.stringify({ ...rest, features: Array.from(features), quantized: Array.from(quantized), references: ctx.referencesSource })}\n`,
+              `${JSON.stringify({
+                ...rest,
+                features: Array.from(features),
+                quantized: Array.from(quantized),
+                references: [ctx.target, ...ctx.referenceModels].map((m) => ({
+                  model: m.model.manifest.name,
+                  bank: m.source,
+                })),
+                null: ctx.nullSource,
+              })}\n`,
             );
             return;
           }
+          const q = Object.entries(r.queries_per_model)
+            .map(([m, n]) => `${m} ${n}`)
+            .join(', ');
           process.stdout.write(
-            `${r.speaker}: ${r.verdict} (member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)} for FPR ${r.target_fpr})\n` +
-              `  ${r.voices} voices (attack model n=${r.model_n}), ${r.queries} model queries, model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n` +
+            `${r.speaker}: ${r.verdict} (p-value ${formatP(r.p_value)} that a non-member scores this high; member at p ≤ ${r.target_fpr}; member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)})\n` +
+              (r.reason ? `  inconclusive because: ${r.guard.detail}\n` : '') +
+              `  ${r.voices} voices (attack model n=${r.model_n}, ${r.voice_sets} voice set(s)), ${r.queries} model queries (${q}), model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n` +
               `  speech kept (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips (${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s kept)\n`,
           );
         } finally {
@@ -60,4 +76,9 @@ export function registerAudit(program: Command): void {
         await cache?.close();
       }
     });
+}
+
+/** A p-value for people: 3 significant digits, `< 1e-6` below. */
+export function formatP(p: number): string {
+  return p < 1e-6 ? '< 1e-6' : p.toPrecision(3);
 }

@@ -1,4 +1,4 @@
-/** `slmia calibrate`: train an SLMIA-SR attack bundle on a shadow model. */
+/** `slmia calibrate`: train an SLMIA-SR attack bundle on a shadow model (with difficulty-calibration references). */
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -7,6 +7,9 @@ import { OptionError, openCache, parseNumberList, parsePositive, progressBar } f
 
 interface CalibrateCliOptions {
   shadow: string;
+  target?: string;
+  reference?: string[];
+  calibrationReference?: string[];
   data?: string;
   split?: string;
   out: string;
@@ -14,11 +17,10 @@ interface CalibrateCliOptions {
   ratios: string;
   chunkSeconds?: string;
   pad: string;
-  attackModel: string;
+  attackModel?: string;
   subsets: string;
   centre: boolean;
   targetFpr: string;
-  features?: string;
   znorm?: boolean;
   referenceVoices: string;
   seed: string;
@@ -26,11 +28,32 @@ interface CalibrateCliOptions {
   progress: boolean;
 }
 
+/** Collect a repeatable option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 export function registerCalibrate(program: Command): void {
   program
     .command('calibrate')
     .description('calibrate SLMIA-SR attack models on a shadow speaker model and write the attack bundle')
     .requiredOption('--shadow <model.json>', 'shadow speaker model manifest')
+    .option(
+      '--target <model.json>',
+      'the target model the bundle is for: shadow speakers are its non-members, so it is the shadow-side reference and the shadow the target-side one (difficulty calibration); the bundle pins its sha256',
+    )
+    .option(
+      '--reference <model.json>',
+      'target-side reference model, queried at audit (repeatable; trained on the shadow population only)',
+      collect,
+      [],
+    )
+    .option(
+      '--calibration-reference <model.json>',
+      'shadow-side reference model paired with each --reference (repeatable; never trained on the shadow population)',
+      collect,
+      [],
+    )
     .option('--data <dir>', 'dataset folder (speechocean762 layout; default: $SLMIA_DATA_DIR/speechocean762)')
     .option('--split <split.tsv>', 'split file (default <data>/splits/five-way.tsv)')
     .requiredOption('--out <attack.json>', 'attack bundle to write')
@@ -42,7 +65,10 @@ export function registerCalibrate(program: Command): void {
       '2.0',
     )
     .option('--pad <none|wrap>', 'wrap-pad voices shorter than the chunk length (uniform batches)', 'wrap')
-    .option('--attack-model <svm|logistic>', 'attack classifier', 'svm')
+    .option(
+      '--attack-model <spec>',
+      'attack ensemble: +-separated kind:set, kind logistic|svm, set all|compact|target (default logistic:all+logistic:compact with references, logistic:all without)',
+    )
     .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '4')
     .option(
       '--centre',
@@ -51,10 +77,6 @@ export function registerCalibrate(program: Command): void {
     )
     .option('--no-centre', 'no embedding centring')
     .option('--znorm', 'reference z-normalisation of the features (per model, from the reference speakers)')
-    .option(
-      '--features <prefixes>',
-      'feature selection by name prefixes, e.g. intra,inter.refcentroid_centroid (default all)',
-    )
     .option('--target-fpr <f>', 'FPR the decision threshold is chosen for', '0.01')
     .option('--reference-voices <m>', 'voices per reference speaker', '10')
     .option('--seed <k>', 'random seed', '1')
@@ -64,8 +86,29 @@ export function registerCalibrate(program: Command): void {
     .action(async (opts: CalibrateCliOptions) => {
       const data = opts.data ?? speechoceanDir();
       if (!data) throw new OptionError('--data', 'no dataset folder given and none under $SLMIA_DATA_DIR');
-      if (opts.attackModel !== 'svm' && opts.attackModel !== 'logistic') {
-        throw new OptionError('--attack-model', `expected svm or logistic, got "${opts.attackModel}"`);
+      const [{ writeBundle }, { parseMembers, runCalibration }] = await Promise.all([
+        import('../attack/bundle.js'),
+        import('../audit/calibrate.js'),
+      ]);
+      const refs = opts.reference ?? [];
+      const calRefs = opts.calibrationReference ?? [];
+      if (opts.target && (refs.length || calRefs.length))
+        throw new OptionError(
+          '--target',
+          'give either --target or --reference/--calibration-reference pairs',
+        );
+      if (refs.length !== calRefs.length) {
+        throw new OptionError(
+          '--reference',
+          `${refs.length} --reference but ${calRefs.length} --calibration-reference: they come in pairs`,
+        );
+      }
+      if (opts.attackModel) {
+        try {
+          parseMembers(opts.attackModel, Boolean(opts.target || refs.length));
+        } catch (err) {
+          throw new OptionError('--attack-model', (err as Error).message);
+        }
       }
       if (opts.pad !== 'none' && opts.pad !== 'wrap')
         throw new OptionError('--pad', `expected none or wrap, got "${opts.pad}"`);
@@ -78,28 +121,26 @@ export function registerCalibrate(program: Command): void {
       const ratios = parseNumberList('--ratios', opts.ratios, (v) => v >= 0 && v <= 1, 'numbers in [0, 1]');
       const chunk =
         opts.chunkSeconds === 'none' ? undefined : parsePositive('--chunk-seconds', opts.chunkSeconds ?? '2');
-      const [{ writeBundle }, { runCalibration }] = await Promise.all([
-        import('../attack/bundle.js'),
-        import('../audit/calibrate.js'),
-      ]);
       const cache = await openCache(opts.cache);
       const bar = await progressBar(opts.progress);
       try {
         const r = await runCalibration({
           shadowModel: opts.shadow,
+          targetModel: opts.target,
+          ...(refs.length && { references: refs, calibrationReferences: calRefs }),
+          bundleDir: dirname(resolve(opts.out)),
           dataset: data,
           split: opts.split,
           voiceCounts: voices,
           ratios,
           voice: { chunkSeconds: chunk, pad: chunk ? (opts.pad as 'none' | 'wrap') : 'none' },
           subsets: parsePositive('--subsets', opts.subsets),
-          kind: opts.attackModel,
+          members: opts.attackModel,
           targetFpr: parsePositive('--target-fpr', opts.targetFpr),
           centre: opts.centre,
           referenceVoices: parsePositive('--reference-voices', opts.referenceVoices),
           seed: Number(opts.seed),
           znorm: opts.znorm ?? false,
-          featurePrefixes: opts.features?.split(',').map((p) => p.trim()),
           cache,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,
           onProgress: bar.update,
@@ -113,12 +154,21 @@ export function registerCalibrate(program: Command): void {
         );
         for (const m of r.bundle.models) {
           const c = m.calibration;
-          const p =
-            m.classifier.kind === 'svm'
-              ? `C ${m.classifier.C}, gamma ${m.classifier.gamma.toFixed(5)}`
-              : `l2 ${m.classifier.l2}`;
+          const p = m.members
+            .map((mem) =>
+              mem.classifier.kind === 'svm'
+                ? `svm(${mem.selected.length}) C ${mem.classifier.C}, gamma ${mem.classifier.gamma.toFixed(5)}`
+                : `logistic(${mem.selected.length}) l2 ${mem.classifier.l2}`,
+            )
+            .join(' + ');
+          const plain = r.bundle.plain_models.find((x) => x.n === m.n)?.calibration;
           process.stdout.write(
-            `  n=${m.n}: ${c.members} member / ${c.nonmembers} non-member samples, ${p}; held-out AUROC r=1 ${c.oof_auroc_r1?.toFixed(3) ?? 'n/a'}, r=0 ${c.oof_auroc_r0?.toFixed(3) ?? 'n/a'}; threshold ${m.threshold.toFixed(3)} for FPR ${r.bundle.target_fpr}\n`,
+            `  n=${m.n}: ${c.members} member / ${c.nonmembers} non-member samples, ${p}; held-out AUROC r=1 ${c.oof_auroc_r1?.toFixed(3) ?? 'n/a'}, r=0 ${c.oof_auroc_r0?.toFixed(3) ?? 'n/a'} (plain attack r=0 ${plain?.oof_auroc_r0?.toFixed(3) ?? 'n/a'})\n`,
+          );
+        }
+        if (r.bundle.target) {
+          process.stdout.write(
+            `  pinned to target ${r.bundle.target.name} (sha256 ${r.bundle.target.sha256.slice(0, 12)}…): audits of any other model with this bundle are refused\n`,
           );
         }
       } finally {

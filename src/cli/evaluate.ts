@@ -1,6 +1,7 @@
 /** `slmia evaluate`: paper-style evaluation of an attack bundle on a target model (report.md/json, roc.svg). */
 import type { Command } from 'commander';
-import { speechoceanDir } from '../paths.js';
+import { resolve } from 'node:path';
+import { dataDir, speechoceanDir } from '../paths.js';
 import { OptionError, openCache, parseNumberList, progressBar } from './lab-options.js';
 
 interface EvaluateCliOptions {
@@ -11,8 +12,10 @@ interface EvaluateCliOptions {
   report: string;
   voices?: string;
   exportReferences?: boolean;
+  seeds: string;
+  ratios: string;
+  ood?: string | false;
   nonmemberData?: string;
-  seed: string;
   cache: string | false;
   progress: boolean;
 }
@@ -31,13 +34,19 @@ export function registerEvaluate(program: Command): void {
     .option('--voices <list>', 'voice counts to evaluate (default: every n of the bundle)')
     .option(
       '--export-references',
-      "write the target's reference bank beside the bundle (for hubs without the dataset)",
+      "write the target's and the reference models' banks and the target null beside the bundle (hubs without the dataset)",
     )
     .option(
       '--nonmember-data <dir>',
       'non-members from another dataset folder (utterances.tsv; all speakers, every clip) instead of target-nonmember',
     )
-    .option('--seed <k>', 'random seed of the voice sets', '7')
+    .option('--seeds <list>', 'voice-set seeds', '7,8,9,10,11')
+    .option('--ratios <list>', 'mixing ratios of the member rows', '1,0.5,0')
+    .option(
+      '--ood <dir>',
+      'out-of-domain corpus of non-members (default: $SLMIA_DATA_DIR/arabic-speech-commands when present)',
+    )
+    .option('--no-ood', 'no out-of-domain rows')
     .option('--cache <file>', 'embedding cache database (default .work/embedding-cache.sqlite)')
     .option('--no-cache', 'do not use the embedding cache')
     .option('--no-progress', 'no progress bar')
@@ -61,7 +70,10 @@ export function registerEvaluate(program: Command): void {
           split: opts.split,
           voiceCounts: voices,
           cache,
-          seed: Number(opts.seed),
+          seeds: parseNumberList('--seeds', opts.seeds, Number.isInteger, 'integers'),
+          ratios: parseNumberList('--ratios', opts.ratios, (v) => v >= 0 && v <= 1, 'numbers in [0, 1]'),
+          oodDataset:
+            opts.ood === false ? undefined : (opts.ood ?? resolve(dataDir(), 'arabic-speech-commands')),
           exportReferences: opts.exportReferences,
           nonmemberDataset: opts.nonmemberData,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,
@@ -70,13 +82,27 @@ export function registerEvaluate(program: Command): void {
         bar.stop();
         const files = await writeReport(opts.report, rep);
         const n = Math.max(...rep.rows.map((r) => r.n));
+        const f = (v: number): string => v.toFixed(3);
         for (const row of rep.rows.filter((r) => r.n === n)) {
+          const v = row.verdicts
+            ?.map(
+              (x) => `  @${x.target_fpr}: TPR ${f(x.tpr)} FPR ${f(x.fpr)} inconclusive ${f(x.inconclusive)}`,
+            )
+            .join('');
           process.stdout.write(
-            `${row.attack.padEnd(12)} r=${row.r} n=${row.n}  acc ${row.accuracy.toFixed(3)}  AUROC ${row.auroc.toFixed(3)} [${row.auroc_ci95[0].toFixed(3)}, ${row.auroc_ci95[1].toFixed(3)}]  TPR@1% ${row.tpr_at_1pct_fpr.toFixed(3)}  TPR@5% ${row.tpr_at_5pct_fpr.toFixed(3)}${row.auroc_float !== undefined ? `  (float AUROC ${row.auroc_float.toFixed(3)})` : ''}\n`,
+            `${row.attack.padEnd(22)} r=${row.r} n=${row.n}  AUROC ${f(row.auroc)} ± ${f(row.auroc_sd)} [${f(row.auroc_ci95[0])}, ${f(row.auroc_ci95[1])}]  TPR@1% ${f(row.tpr_at_1pct_fpr)}  TPR@5% ${f(row.tpr_at_5pct_fpr)}${row.auroc_float !== undefined ? `  (float ${f(row.auroc_float)})` : ''}${v ?? ''}\n`,
           );
         }
+        for (const o of rep.ood) {
+          process.stdout.write(
+            `out-of-domain ${o.set}: ${o.speakers} speakers, member @1% ${f(o.member_at_1pct)} @5% ${f(o.member_at_5pct)}, inconclusive ${f(o.inconclusive)} (unguarded member @1% ${f(o.unguarded_member_at_1pct)})\n`,
+          );
+        }
+        const q = Object.entries(rep.queries_per_model)
+          .map(([m, c]) => `${m} ${c}`)
+          .join(', ');
         process.stdout.write(
-          `queries ${rep.queries} (reference ${rep.reference_queries}, speakers ${rep.speaker_queries}), ${rep.wall_seconds.toFixed(1)} s; wrote ${files.join(', ')}\n`,
+          `queries ${rep.queries} (${q}), ${rep.wall_seconds.toFixed(1)} s; wrote ${files.join(', ')}\n`,
         );
       } finally {
         bar.stop();

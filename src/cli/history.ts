@@ -66,7 +66,7 @@ export function registerHistory(program: Command): void {
         for (const r of rows) {
           const what =
             r.status === 'ok'
-              ? `${r.verdict} p=${r.probability?.toFixed(3)} thr=${r.threshold?.toFixed(3)} voices=${r.voices} queries=${r.queries}`
+              ? `${r.verdict}${r.reason ? ` (${r.reason})` : ''} p_value=${r.p_value === null ? 'n/a' : r.p_value.toPrecision(3)} probability=${r.probability?.toFixed(3)} thr=${r.threshold?.toFixed(3)} voices=${r.voices} queries=${r.queries}`
               : `ERROR ${r.error_code}: ${r.error}`;
           process.stdout.write(
             `${r.audited_at}  ${r.speaker ?? '-'}  ${r.source}  ${r.transaction}  ${what}\n`,

@@ -273,6 +273,8 @@ export class AuditService extends EventEmitter<{ done: [AuditDone] }> {
       speaker: job.speaker,
       verdict: result.verdict,
       probability: result.probability,
+      p_value: result.p_value,
+      reason: result.reason,
       threshold: result.threshold,
       target_fpr: result.target_fpr,
       voices: result.voices,

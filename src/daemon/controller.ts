@@ -366,6 +366,8 @@ async function restoreSpeakerStates(db: Db, link: MqttLink, log: Logger): Promis
     const state: SpeakerState = {
       verdict: a.verdict as SpeakerState['verdict'],
       probability: a.probability as number,
+      p_value: a.p_value as number, // null for audits stored before migration 006
+      reason: a.reason as SpeakerState['reason'],
       threshold: a.threshold as number,
       target_fpr: a.target_fpr as number,
       voices: a.voices as number,

@@ -1,7 +1,9 @@
 /**
  * Opens the real audit pipeline (src/audit/audit-speaker.ts) for the daemon: target model, attack bundle and
- * reference bank are loaded once; reference embeddings are cached in the daemon's SQLite database.
+ * reference banks (and the bundle's reference models) are loaded once; reference embeddings are cached in the
+ * daemon's SQLite database, the target-side null in `nulls/` beside it.
  */
+import { dirname, resolve } from 'node:path';
 import { auditClipStream, auditFiles, openAuditContext } from '../audit/audit-speaker.js';
 import { configureOnnxRuntime } from '../model/index.js';
 import { SqliteEmbeddingCache } from '../store/embedding-cache.js';
@@ -18,6 +20,8 @@ export async function openAuditor(o: AuditorOptions): Promise<Auditor> {
     attackPath: o.attackPath,
     cache: new SqliteEmbeddingCache(o.db),
     ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
+    // The target-side null (computed at the first start when the bundle ships none) is kept beside the database.
+    ...(o.db.path !== ':memory:' && { nullCacheDir: resolve(dirname(o.db.path), 'nulls') }),
   });
   const m = ctx.model.manifest;
   return {

@@ -26,7 +26,7 @@ export interface ReferenceBankOptions {
    * and audited) before the features. The mean is part of the bank, so it is fixed per model.
    */
   centre?: boolean;
-  /** Use this centring vector instead of the bank's own mean (leave-one-out banks of {@link referenceNorm}). */
+  /** Use this vector as the reference mean (centring vector and norm origin) instead of the bank's own mean. */
   centreVector?: Float64Array;
 }
 
@@ -47,6 +47,11 @@ export interface ReferenceBank {
   centroidRows: Float64Array;
   /** `[D]` float64 centring vector (the reference mean), or undefined when not centring. */
   centre: Float64Array | undefined;
+  /**
+   * `[D]` float64 mean of the raw reference voice embeddings (the centring vector when given, else the bank's
+   * own mean), always present: the embedding-norm statistics (src/features/calibrated.ts) are taken about it.
+   */
+  mean: Float64Array;
 }
 
 /** Copy `rows` into a flat `[rows * dim]` float64 matrix, minus `centre`. */
@@ -180,12 +185,13 @@ export function buildReferenceBank(
     offsets[k + 1] = offsets[k] + s.length;
   });
   const all = speakers.flat();
-  let centre: Float64Array | undefined = options.centre ? options.centreVector : undefined;
-  if (options.centre && !centre) {
+  let mean = options.centreVector;
+  if (!mean) {
     const raw = toRows(all, dim, undefined, 'reference voice');
-    centre = new Float64Array(dim);
-    meanRowsInto(raw, dim, 0, all.length, centre, 0);
+    mean = new Float64Array(dim);
+    meanRowsInto(raw, dim, 0, all.length, mean, 0);
   }
+  const centre: Float64Array | undefined = options.centre ? mean : undefined;
   const voiceRows = toRows(all, dim, centre, 'reference voice');
   const centroidRows = new Float64Array(speakers.length * dim);
   for (let k = 0; k < speakers.length; k++)
@@ -203,6 +209,7 @@ export function buildReferenceBank(
     voiceRows,
     centroidRows,
     centre,
+    mean,
   };
 }
 

@@ -5,3 +5,4 @@ export * from './voices.js';
 export * from './embedding-cache.js';
 export * from './embed-voices.js';
 export * from './normalize.js';
+export * from './calibrated.js';

@@ -53,3 +53,12 @@ export function applyNorm(features: Float64Array, norms: FeatureNorm[], voices: 
   const norm = sorted.find((x) => x.n <= voices) ?? sorted[sorted.length - 1];
   return features.map((v, f) => (v - norm.mean[f]) / norm.std[f]);
 }
+
+/** Reference z-norm statistics for each voice count in `counts`. */
+export function referenceNorms(
+  speakers: ArrayLike<number>[][],
+  options: { similarity: Similarity; centre: boolean },
+  counts: number[],
+): FeatureNorm[] {
+  return counts.map((n) => referenceNorm(speakers, options, n));
+}

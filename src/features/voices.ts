@@ -44,3 +44,21 @@ export function clipToVoices(samples: Float32Array, sampleRate: number, spec: Vo
   const len = Math.round(spec.chunkSeconds * sampleRate);
   return chunks.map((c) => wrapPad(c, len));
 }
+
+/**
+ * Seconds of actual audio in each voice of a clip (before wrap padding), in {@link clipToVoices} order.
+ * @param samples `[numSamples] float32` at `sampleRate` Hz
+ */
+export function voiceSeconds(samples: Float32Array, sampleRate: number, spec: VoiceSpec): number[] {
+  return clipToVoices(samples, sampleRate, { chunkSeconds: spec.chunkSeconds, pad: 'none' }).map(
+    (v) => v.length / sampleRate,
+  );
+}
+
+/** Median of values (mean of the middle two for an even count); NaN for none. */
+export function median(values: ArrayLike<number>): number {
+  const s = Array.from(values).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}

@@ -201,7 +201,7 @@ export const TOPICS: TopicSpec[] = [
     retained: true,
     qos: 1,
     description:
-      'latest verdict: verdict, probability, threshold, target_fpr, voices, queries, model_sha256, attack_id, audited_at, transaction',
+      'latest verdict: verdict (`member` / `non-member` / `inconclusive`), probability, p_value, reason (why inconclusive, else null), threshold, target_fpr, voices, queries, model_sha256, attack_id, audited_at, transaction',
   },
 ];
 

@@ -1,5 +1,6 @@
 /**
- * The audits table (migration 002): one row per audit request, successful or not. Rows hold the verdict,
+ * The audits table (migrations 002, 006): one row per audit request, successful or not. Rows hold the verdict
+ * (member / non-member / inconclusive with its reason and p-value),
  * quantized SLMIA-SR features (120 bytes), query count, stage timings and the model/attack identity — never
  * audio, embeddings or float features.
  */
@@ -45,8 +46,12 @@ export interface AuditRecord {
   status: 'ok' | 'error';
   error_code: string | null;
   error: string | null;
-  verdict: 'member' | 'non-member' | null;
+  verdict: 'member' | 'non-member' | 'inconclusive' | null;
   probability: number | null;
+  /** p-value on the target-side null (null for failed audits and rows written before migration 006). */
+  p_value: number | null;
+  /** Why the verdict is inconclusive (null otherwise). */
+  reason: string | null;
   threshold: number | null;
   target_fpr: number | null;
   voices: number | null;
@@ -74,9 +79,10 @@ interface AuditRow extends Omit<AuditRecord, 'transaction' | 'quantized' | 'timi
 export async function insertAudit(db: Sql, a: AuditInsert): Promise<number> {
   const o = a.outcome;
   const { lastID } = await db.run(
-    `INSERT INTO audits (transaction_id, source, speaker, status, error_code, error, verdict, probability, threshold,
-       target_fpr, voices, queries, quantized_features, model_sha256, attack_id, timings, requested_at, audited_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO audits (transaction_id, source, speaker, status, error_code, error, verdict, probability, p_value,
+       reason, threshold, target_fpr, voices, queries, quantized_features, model_sha256, attack_id, timings,
+       requested_at, audited_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       a.transaction,
       a.source,
@@ -86,6 +92,8 @@ export async function insertAudit(db: Sql, a: AuditInsert): Promise<number> {
       a.error?.message ?? null,
       o?.verdict ?? null,
       o?.probability ?? null,
+      o?.p_value ?? null,
+      o?.reason ?? null,
       o?.threshold ?? null,
       o?.target_fpr ?? null,
       o?.voices ?? null,

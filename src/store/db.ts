@@ -138,6 +138,53 @@ export const MIGRATIONS: Migration[] = [
     sql: `ALTER TABLE requests ADD COLUMN payload_sha256 TEXT;
           CREATE INDEX requests_digest ON requests (payload_sha256, seq) WHERE payload_sha256 IS NOT NULL;`,
   },
+  {
+    // Verdicts may be `inconclusive` (issue 9) and carry a p-value and a reason. SQLite cannot alter a CHECK, so
+    // the table is rebuilt; dropping it sets the outbox/requests links to NULL (ON DELETE SET NULL), so they
+    // are saved first and restored after the rename (same ids).
+    name: '006-audits-inconclusive',
+    sql: `CREATE TABLE audits_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            transaction_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            speaker TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error_code TEXT,
+            error TEXT,
+            verdict TEXT CHECK (verdict IS NULL OR verdict IN ('member', 'non-member', 'inconclusive')),
+            probability REAL,
+            p_value REAL,
+            reason TEXT,
+            threshold REAL,
+            target_fpr REAL,
+            voices INTEGER,
+            queries INTEGER,
+            quantized_features BLOB,
+            model_sha256 TEXT,
+            attack_id TEXT,
+            timings TEXT,
+            requested_at TEXT NOT NULL,
+            audited_at TEXT NOT NULL
+          );
+          INSERT INTO audits_new (id, transaction_id, source, speaker, status, error_code, error, verdict, probability,
+              threshold, target_fpr, voices, queries, quantized_features, model_sha256, attack_id, timings,
+              requested_at, audited_at)
+            SELECT id, transaction_id, source, speaker, status, error_code, error, verdict, probability, threshold,
+              target_fpr, voices, queries, quantized_features, model_sha256, attack_id, timings, requested_at,
+              audited_at FROM audits;
+          CREATE TEMP TABLE outbox_links AS SELECT id, audit_id FROM outbox WHERE audit_id IS NOT NULL;
+          CREATE TEMP TABLE request_links AS SELECT seq, audit_id FROM requests WHERE audit_id IS NOT NULL;
+          DROP TABLE audits;
+          ALTER TABLE audits_new RENAME TO audits;
+          UPDATE outbox SET audit_id = (SELECT l.audit_id FROM outbox_links l WHERE l.id = outbox.id)
+            WHERE id IN (SELECT id FROM outbox_links);
+          UPDATE requests SET audit_id = (SELECT l.audit_id FROM request_links l WHERE l.seq = requests.seq)
+            WHERE seq IN (SELECT seq FROM request_links);
+          DROP TABLE outbox_links;
+          DROP TABLE request_links;
+          CREATE INDEX audits_speaker ON audits (speaker, id);
+          CREATE INDEX audits_transaction ON audits (transaction_id);`,
+  },
 ];
 
 type Param = string | number | bigint | Buffer | Uint8Array | null;

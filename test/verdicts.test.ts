@@ -1,0 +1,92 @@
+/**
+ * Calibrated verdicts with the committed default bundle (models/attack/tdnn-ce: tdnn-ce-target audited with
+ * tdnn-ce-shadow as the reference model, the shipped reference banks and target null; no dataset needed for
+ * them): a member with all 20 of its utterances (more voices than the largest attack model) is a member, a
+ * non-member is not, out-of-domain keywords are never a member, and the verdict, p-value and reason agree.
+ */
+import test from 'ava';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TooFewVoicesError } from '../src/attack/index.js';
+import { auditFiles, openAuditContext, type AuditContext } from '../src/audit/index.js';
+import { dataDir, projectRoot } from '../src/paths.js';
+import { NO_DATA, speechocean } from './helpers/data.js';
+
+const attackPath = resolve(projectRoot, 'models', 'attack', 'tdnn-ce', 'attack.json');
+const modelPath = resolve(projectRoot, 'models', 'tdnn-ce-target', 'model.json');
+const arabic = resolve(dataDir(), 'arabic-speech-commands');
+const run = speechocean ? test.serial : test.skip;
+if (!speechocean) console.log(`verdicts.test: ${NO_DATA}`);
+
+let ctx: AuditContext | undefined;
+const context = async (): Promise<AuditContext> =>
+  // no dataDir: the banks and the null must come from the files shipped beside the bundle
+  (ctx ??= await openAuditContext({ modelPath, attackPath, dataDir: join(projectRoot, 'no-such-data') }));
+test.after.always(async () => ctx?.close());
+
+const clipsOf = (speaker: string): string[] => {
+  const dir = resolve(speechocean as string, 'audio', speaker);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.flac'))
+    .sort()
+    .map((f) => join(dir, f));
+};
+
+run('the shipped bundle opens from its own files: reference model, banks and null beside it', async (t) => {
+  const c = await context();
+  t.is(c.bundle.target?.sha256, c.model.sha256, 'pinned to tdnn-ce-target');
+  t.deepEqual(
+    c.referenceModels.map((r) => r.model.manifest.name),
+    ['tdnn-ce-shadow'],
+  );
+  t.regex(c.target.source, /models\/attack\/tdnn-ce\/references-2462b48fc6c4\.json$/);
+  t.regex(c.nullSource, /models\/attack\/tdnn-ce\/null-[0-9a-f]{16}-2462b48fc6c4\.json$/);
+  t.deepEqual(
+    [...c.null.main.keys()].sort((a, b) => a - b),
+    [2, 3, 5, 10],
+  );
+});
+
+run('SPEAKER0005 (target member) with all 20 utterances — 10 trained on, 10 not — is a member', async (t) => {
+  const r = await auditFiles(await context(), 'SPEAKER0005', clipsOf('SPEAKER0005'));
+  t.is(r.voices, 20);
+  t.is(r.model_n, 10);
+  t.is(r.voice_sets, 4, '20 voices > n = 10: four 10-voice subsets averaged');
+  t.deepEqual(r.queries_per_model, { 'tdnn-ce-target': 1, 'tdnn-ce-shadow': 1 });
+  t.is(r.verdict, 'member', `p-value ${r.p_value}, reason ${r.reason}`);
+  t.true(r.p_value <= r.target_fpr);
+  t.true(r.probability >= r.threshold);
+  t.is(r.reason, null);
+});
+
+run('SPEAKER0003 (target non-member) is not a member; its p-value is a tail probability', async (t) => {
+  const r = await auditFiles(await context(), 'SPEAKER0003', clipsOf('SPEAKER0003'));
+  t.not(r.verdict, 'member', `p-value ${r.p_value}`);
+  t.true(r.p_value > r.target_fpr);
+  t.true(r.p_value > 0 && r.p_value < 1);
+});
+
+run('fewer voices than the smallest attack model: a typed error before any query', async (t) => {
+  const c = await context();
+  const q = c.model.totalQueries;
+  await t.throwsAsync(auditFiles(c, 'SPEAKER0005', clipsOf('SPEAKER0005').slice(0, 1)), {
+    instanceOf: TooFewVoicesError,
+  });
+  t.is(c.model.totalQueries, q);
+});
+
+(existsSync(arabic) ? run : test.skip)(
+  'out-of-domain: 10 repetitions of one Arabic keyword are inconclusive (voices too short), never member',
+  async (t) => {
+    const dir = resolve(arabic, 'audio', 'SPK00000002');
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('ok_'))
+      .sort()
+      .map((f) => join(dir, f));
+    const r = await auditFiles(await context(), 'SPK00000002', files.slice(0, 10));
+    t.is(r.verdict, 'inconclusive');
+    t.is(r.reason, 'voices-too-short');
+    t.true(r.guard.median_voice_seconds < (await context()).bundle.guard.min_voice_seconds);
+    t.regex(r.guard.detail ?? '', /record longer utterances/);
+  },
+);
