@@ -90,3 +90,30 @@ run('fewer voices than the smallest attack model: a typed error before any query
     t.regex(r.guard.detail ?? '', /record longer utterances/);
   },
 );
+
+test('every committed bundle ships the banks of its target and reference models and its current null (no stale files)', async (t) => {
+  const { readBundle } = await import('../src/attack/index.js');
+  const { nullFileName, referencesFileName } = await import('../src/audit/index.js');
+  const root = resolve(projectRoot, 'models', 'attack');
+  let checked = 0;
+  for (const dir of readdirSync(root)) {
+    const path = resolve(root, dir, 'attack.json');
+    if (!existsSync(path)) continue;
+    const { bundle, id } = await readBundle(path);
+    const files = readdirSync(resolve(root, dir));
+    if (!bundle.target) continue; // not pinned: the null depends on the target it is opened with
+    const want = [
+      nullFileName(id, bundle.target.sha256),
+      referencesFileName(bundle.target.sha256),
+      ...bundle.references.map((r) => referencesFileName(r.sha256)),
+    ];
+    for (const w of want) t.true(files.includes(w), `${dir}: ${w} missing`);
+    t.deepEqual(
+      files.filter((f) => f.startsWith('null-')),
+      [want[0]],
+      `${dir}: one null, of this bundle and target`,
+    );
+    checked++;
+  }
+  t.true(checked >= 4, `${checked} bundles checked`);
+});
