@@ -53,11 +53,11 @@ test('slmia daemon --demo audits the demo set without ../shared and prints both 
   t.is(verdicts.length, 2, stdout);
   t.regex(
     verdicts[0] as string,
-    /^verdict: SPEAKER0005 → \S+ .*10 voices, 1 model queries.*the canonical split says member/,
+    /^verdict: SPEAKER0005 → \S+ .*10 voices, 2 model queries.*the canonical split says member/,
   );
   t.regex(
     verdicts[1] as string,
-    /^verdict: SPEAKER0003 → \S+ .*10 voices, 1 model queries.*the canonical split says non-member/,
+    /^verdict: SPEAKER0003 → \S+ .*10 voices, 2 model queries.*the canonical split says non-member/,
   );
   t.regex(stdout, /fresh utterances \(never trained on, mixing ratio r = 0\)/);
 });

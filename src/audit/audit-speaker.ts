@@ -42,6 +42,7 @@ import {
   bundleFeatureSettings,
   computeAveragedNull,
   computeTargetNull,
+  referencePoolSize,
   voiceSubsets,
   layoutFeatures,
   viewOf,
@@ -157,6 +158,17 @@ export async function loadReferences(
   return { references, source: dataset };
 }
 
+const AveragedSchema = z.lazy(() =>
+  z
+    .object({
+      voices: z.number(),
+      used: z.number(),
+      n: z.number(),
+      main: FitSchema,
+      guard: z.array(FitSchema.nullable()),
+    })
+    .strict(),
+);
 const FitSchema = z
   .object({ mean: z.number(), std: z.number().positive(), samples: z.number(), max: z.number() })
   .strict();
@@ -172,6 +184,8 @@ const NullFileSchema = z
     norm_threshold: z.array(z.number()),
     speakers: z.number().int(),
     sets_per_n: z.record(z.string(), z.number()),
+    /** Nulls of averaged audits by the voices a reference speaker matches (min(voices, pool size)). */
+    averaged: z.record(z.string(), AveragedSchema).optional(),
     created_at: z.string(),
   })
   .strict();
@@ -203,6 +217,9 @@ export async function writeNullFile(
     norm_threshold: nul.normThreshold,
     speakers: nul.speakers,
     sets_per_n: nul.setsPerN,
+    averaged: Object.fromEntries(
+      [...nul.averaged].map(([k, a]) => [String(k), { ...a, guard: a.guard.map((g) => g ?? null) }]),
+    ),
     created_at: new Date().toISOString(),
   };
   await mkdir(dirname(path), { recursive: true });
@@ -230,6 +247,12 @@ async function readNullFile(
     normThreshold: f.norm_threshold,
     speakers: f.speakers,
     setsPerN: f.sets_per_n,
+    averaged: new Map(
+      Object.entries(f.averaged ?? {}).map(([k, a]) => [
+        Number(k),
+        { ...a, guard: a.guard.map((g) => g ?? undefined) },
+      ]),
+    ),
   };
 }
 
@@ -291,13 +314,15 @@ export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContex
       );
       if (o.nullCacheDir) await writeNullFile(resolve(o.nullCacheDir, name), nul, ids);
     }
-    const averaged = new Map<number, AveragedNull>();
     const banks = [target.bank, ...referenceModels.map((r) => r.bank)];
+    const pool = referencePoolSize(target.bank);
+    const nulls = nul;
     return {
       averagedNull: (voices) => {
-        let a = averaged.get(voices);
+        const key = Math.min(voices, pool);
+        let a = nulls.averaged.get(key);
         if (!a)
-          averaged.set(voices, (a = computeAveragedNull(bundle, scorer, banks[0], banks.slice(1), voices)));
+          nulls.averaged.set(key, (a = computeAveragedNull(bundle, scorer, banks[0], banks.slice(1), key)));
         return a;
       },
       model,

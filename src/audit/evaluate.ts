@@ -45,8 +45,10 @@ import {
   applyGuard,
   bankContext,
   bundleFeatureSettings,
+  averagedNullKeys,
   calibratedPairs,
   computeAveragedNull,
+  referencePoolSize,
   computeTargetNull,
   layoutFeatures,
   sortedDesc,
@@ -402,6 +404,9 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
     );
     const nul = computeTargetNull(bundle, scorer, banks[0], banks.slice(1));
     if (o.exportReferences) {
+      // ship the nulls of averaged audits too (every voice count a reference speaker can match)
+      for (const key of averagedNullKeys(referencePoolSize(banks[0]), scorer.voiceCounts))
+        nul.averaged.set(key, computeAveragedNull(bundle, scorer, banks[0], banks.slice(1), key));
       await writeNullFile(resolve(bundleDir, nullFileName(id, target.sha256)), nul, {
         attackId: id,
         targetSha256: target.sha256,
@@ -715,7 +720,10 @@ function scoreAllVoices(
 ): AllVoicesFigures | undefined {
   const total = Math.min(...labs[0].map((s) => s.train.length + s.heldout.length));
   if (!(total > Math.max(...sc.scorer.voiceCounts))) return undefined;
-  const avg = computeAveragedNull(sc.bundle, sc.scorer, sc.banks[0], sc.banks.slice(1), total);
+  const key = Math.min(total, referencePoolSize(sc.banks[0]));
+  const avg =
+    sc.nul.averaged.get(key) ??
+    computeAveragedNull(sc.bundle, sc.scorer, sc.banks[0], sc.banks.slice(1), key);
   const model = sc.scorer.main.modelFor(total);
   const sets = voiceSubsets(total, model.n);
   const y: number[] = [];

@@ -115,6 +115,22 @@ export interface TargetNull {
   /** Reference speakers and voice sets per n that went in. */
   speakers: number;
   setsPerN: Record<string, number>;
+  /** Nulls of averaged audits (several subsets), by {@link averagedNullKey}; filled on demand or shipped. */
+  averaged: Map<number, AveragedNull>;
+}
+
+/** The smallest number of voices any reference speaker has (bank + extra). */
+export function referencePoolSize(target: BankContext): number {
+  return Math.min(
+    ...target.references.embeddings.map((sp, k) => sp.length + (target.references.extra[k]?.length ?? 0)),
+  );
+}
+
+/** Voice counts whose averaged null a shipped null file carries: every key from the smallest n to the pool size. */
+export function averagedNullKeys(poolSize: number, counts: number[]): number[] {
+  const keys: number[] = [];
+  for (let v = Math.min(...counts); v <= poolSize; v++) if (!counts.includes(v)) keys.push(v);
+  return keys;
 }
 
 /**
@@ -180,7 +196,14 @@ export function computeTargetNull(
   });
   const fits = (m: Map<number, number[]>): Map<number, NullFit> =>
     new Map([...m].filter(([, v]) => v.length).map(([n, v]) => [n, fitNull(v)]));
-  return { main: fits(main), guard: guard.map(fits), normThreshold, speakers: K, setsPerN };
+  return {
+    main: fits(main),
+    guard: guard.map(fits),
+    normThreshold,
+    speakers: K,
+    setsPerN,
+    averaged: new Map(),
+  };
 }
 
 /** Why a verdict is inconclusive (null: it is not). */

@@ -2,7 +2,8 @@
  * Test helpers for the fleet service: a fleet on a free port and a temp store, a hub stand-in that publishes the
  * contract's messages (src/publish/topics.ts) like a daemon would, and polling.
  */
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -10,6 +11,12 @@ import { parseFleetConfig, type FleetConfig, type FleetConfigInput } from '../..
 import { startFleet, type FleetService } from '../../src/fleet/service.js';
 import { projectRoot } from '../../src/paths.js';
 import type { BridgeHealth, BridgeInfo } from '../../src/publish/topics.js';
+
+/** Id of the committed default attack bundle (first 16 hex of its SHA-256): the one its evaluation report names. */
+export const DEFAULT_ATTACK_ID = createHash('sha256')
+  .update(readFileSync(join(projectRoot, 'models', 'attack', 'tdnn-ce', 'attack.json')))
+  .digest('hex')
+  .slice(0, 16);
 
 /** Fleet settings on a fresh temp data dir, port 0, silent logs, merged with `over`. */
 export function fleetTestConfig(url: string, over: FleetConfigInput = {}): FleetConfig {
@@ -59,7 +66,7 @@ export function hubInfo(deviceId: string, base: string): BridgeInfo {
       sample_rate: 16000,
       path: '/opt/slmia/models/tdnn-ce-target/model.json',
     },
-    attack: { id: '2ac30c2d6bfce211', path: '/opt/slmia/models/attack/tdnn-ce/attack.json' },
+    attack: { id: DEFAULT_ATTACK_ID, path: '/opt/slmia/models/attack/tdnn-ce/attack.json' },
     config: { base_topic: base, broker: 'mqtt://broker:1883', tls: false, health_interval_s: 60 },
     limits: {
       max_files: 200,
