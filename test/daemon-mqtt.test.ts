@@ -401,6 +401,33 @@ pipelineTest(
   },
 );
 
+mosqTest('health is published at start and after a reconnection, not one interval later', async (t) => {
+  const c = t.context as Ctx;
+  const broker = await Mosquitto.start();
+  const obs = await Observer.connect(broker.url, 'slmia/bridge/health');
+  const daemon = await startDaemon(testConfig({ mqtt: { url: broker.url }, health_interval_s: 3600 }), {
+    auditor: c.auditor,
+  });
+  try {
+    const first = await obs.waitFor((m) => m.topic === 'slmia/bridge/health', 10_000, 'health at start');
+    t.like(first.payload, { status: 'ok', queue_depth: 0 });
+    t.true((first.payload as BridgeHealth).mqtt.connected);
+    const before = obs.on('slmia/bridge/health').length;
+    await broker.pause();
+    await broker.resume();
+    await waitUntil(
+      async () => obs.on('slmia/bridge/health').length > before,
+      30_000,
+      'health after the reconnection',
+    );
+    t.pass();
+  } finally {
+    await obs.close();
+    await daemon.stop();
+    await broker.stop();
+  }
+});
+
 mosqTest('Mosquitto stopped during 3 audits, then restarted → all 3 verdicts delivered', async (t) => {
   const c = t.context as Ctx;
   const broker = await Mosquitto.start();

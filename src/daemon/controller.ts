@@ -272,6 +272,10 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     if (spool) await recoverSpool(spool, db, handler, config.retain_audio, log, unstoredSpool);
     await queue.start();
     if (spool) void spool.scan();
+    // Health goes out at once and after every (re)connection, then every health_interval_s: a fleet page
+    // sees a hub as soon as it is up, not one interval later.
+    publishHealth();
+    link.client.on('connect', publishHealth);
     const healthTimer = setInterval(publishHealth, config.health_interval_s * 1000);
     healthTimer.unref();
     log.info(
@@ -292,6 +296,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       (stopping ??= (async () => {
         log.info('stopping: intake closed');
         clearInterval(healthTimer);
+        link.client.off('connect', publishHealth);
         await spool?.stop();
         await handler.stop();
         await queue.close();
