@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../daemon/config.js';
 import { projectRoot } from '../paths.js';
+import { isLoopback } from '../publish/connection.js';
 
 const topicFilter = z
   .string()
@@ -98,13 +99,6 @@ const fleetSchema = z
 export type FleetConfig = z.infer<typeof fleetSchema>;
 /** The settings as written in YAML (every key optional). */
 export type FleetConfigInput = z.input<typeof fleetSchema>;
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
-/** True when `host` only accepts connections from this machine. */
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.test(host);
-}
 
 /**
  * Validate fleet settings and apply environment overrides.

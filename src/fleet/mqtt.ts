@@ -4,8 +4,8 @@
  * restarts, or a hub that comes back, catches up), feeds every message to the {@link Fleet}, and publishes audit
  * requests from the page (QoS 1).
  */
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { credentialOptions } from '../publish/connection.js';
 import { AuditRequestSchema, topicOf, type AuditRequest } from '../publish/topics.js';
 import type { FleetConfig } from './config.js';
 import type { Fleet } from './fleet.js';
@@ -29,13 +29,7 @@ export function clientOptions(c: FleetConfig['mqtt']): IClientOptions {
     // Subscriptions are made on every connect (below), which also replays the retained hub states.
     resubscribe: false,
   };
-  if (c.username !== undefined) o.username = c.username;
-  if (c.password !== undefined) o.password = c.password;
-  if (c.ca) o.ca = readFileSync(c.ca);
-  if (c.cert) o.cert = readFileSync(c.cert);
-  if (c.key) o.key = readFileSync(c.key);
-  if (!c.reject_unauthorized) o.rejectUnauthorized = false;
-  return o;
+  return { ...o, ...credentialOptions(c) };
 }
 
 /**

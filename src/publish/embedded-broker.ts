@@ -15,7 +15,8 @@
  * retained request is answered `request.retained` by the daemon and not kept by the broker.
  */
 import { randomBytes } from 'node:crypto';
-import { isIP, createServer, type Server } from 'node:net';
+import { createServer, isIP, type Server } from 'node:net';
+import { isLoopback } from './connection.js';
 import { Aedes, type Client } from 'aedes';
 import { SlmiaError } from '../errors.js';
 import {
@@ -80,16 +81,7 @@ export interface IntakePacket {
   clientId: string | null;
 }
 
-/** Whether a bind address only accepts connections from this machine. */
-export function isLoopback(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, '');
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
+export { isLoopback } from './connection.js';
 
 /**
  * Start aedes on `host:port` with logins and the ACL.

@@ -10,8 +10,8 @@
  * intake is set wait for it. mqtt.js handles incoming packets one after the other, so a handler must never
  * wait for a PUBACK of its own publishes (they queue behind it).
  */
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { credentialOptions } from './connection.js';
 import { type Api, topicOf } from './topics.js';
 
 /** Connection settings (a subset of the daemon's `mqtt` config). */
@@ -85,12 +85,7 @@ export class MqttLink {
       opts.properties = { sessionExpiryInterval: 0xffffffff };
     }
     this.protocolVersion = s.protocol_version ?? 4;
-    if (s.username !== undefined) opts.username = s.username;
-    if (s.password !== undefined) opts.password = s.password;
-    if (s.ca) opts.ca = readFileSync(s.ca);
-    if (s.cert) opts.cert = readFileSync(s.cert);
-    if (s.key) opts.key = readFileSync(s.key);
-    if (s.reject_unauthorized === false) opts.rejectUnauthorized = false;
+    Object.assign(opts, credentialOptions(s));
     this.client = mqtt.connect(s.url, opts);
     this.client.handleMessage = (packet, done) => {
       this.dispatch(packet).then(
