@@ -2,9 +2,9 @@
  * Band-limited sample-rate conversion with libsamplerate (Secret Rabbit Code, compiled to wasm:
  * `@alexanderolsen/libsamplerate-js`), sinc "medium quality" converter (97 dB SNR, 90% bandwidth).
  */
-import libsamplerate from '@alexanderolsen/libsamplerate-js';
+import type libsamplerate from '@alexanderolsen/libsamplerate-js';
 
-const { ConverterType, create } = libsamplerate;
+type Converter = Awaited<ReturnType<typeof libsamplerate.create>>;
 
 /**
  * Resample mono audio.
@@ -27,11 +27,17 @@ export async function resample(
   const key = `${fromRate}->${toRate}`;
   let converter = converters.get(key);
   if (!converter) {
-    converter = create(1, fromRate, toRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
+    // imported on first use: the package is 2 MB of JavaScript (its wasm inlined as a string), ≈ 0.15 s of
+    // parsing and compiling that a process whose audio is already at the model rate never needs
+    converter = import('@alexanderolsen/libsamplerate-js').then((m) => {
+      // the CommonJS exports: `default` under Node's ESM loader, the namespace itself under tsx
+      const { ConverterType, create } = (m.default ?? m) as typeof libsamplerate;
+      return create(1, fromRate, toRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
+    });
     converters.set(key, converter);
   }
   return (await converter).simple(samples);
 }
 
 /** One libsamplerate converter per rate pair, kept for the life of the process (`simple` keeps no state). */
-const converters = new Map<string, ReturnType<typeof create>>();
+const converters = new Map<string, Promise<Converter>>();

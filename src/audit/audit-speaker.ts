@@ -24,6 +24,7 @@ import {
 import {
   voiceLogNorms,
   voiceSeconds,
+  SharedVoiceInputs,
   VoiceStream,
   type EmbeddingCache,
   type VoiceSpec,
@@ -464,8 +465,11 @@ export async function auditClipStream(
   const minN = Math.min(...ctx.scorer.voiceCounts);
   const rate = ctx.model.manifest.sample_rate;
   const models = [ctx.target, ...ctx.referenceModels];
-  // one stream per model: each clip's voices are embedded by every model as their batches fill
-  const streams = models.map((m) => new VoiceStream(m.model, ctx.voice, { minVoices: minN }));
+  // one stream per model: each clip's voices are embedded by every model as their batches fill; voices are cut
+  // once and a model whose front-end equals an earlier one's reuses its features (target and shadow of one
+  // architecture: the front-end runs once per audit)
+  const shared = new SharedVoiceInputs();
+  const streams = models.map((m) => new VoiceStream(m.model, ctx.voice, { minVoices: minN, shared }));
   const perClip: AuditResult['clips'] = [];
   const seconds: number[] = [];
   for await (const c of clips) {

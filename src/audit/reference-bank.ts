@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SlmiaError } from '../errors.js';
@@ -205,14 +206,13 @@ export async function readReferenceFile(path: string): Promise<ReferenceEmbeddin
       `${path}: embeddings_f32 has ${buf.length} bytes, expected ${total * f.dim * 4}`,
     );
   }
+  // float32 little-endian: one copy into an aligned array on a little-endian host (x86-64, arm64), else per value
+  const values = new Float32Array(total * f.dim);
+  if (endianness() === 'LE') new Uint8Array(values.buffer).set(buf);
+  else for (let i = 0; i < values.length; i++) values[i] = buf.readFloatLE(i * 4);
   let p = 0;
   const take = (count: number): Float32Array[] =>
-    [...Array(count)].map(() => {
-      const e = new Float32Array(f.dim);
-      for (let d = 0; d < f.dim; d++) e[d] = buf.readFloatLE((p * f.dim + d) * 4);
-      p++;
-      return e;
-    });
+    [...Array(count)].map(() => values.slice(p * f.dim, ++p * f.dim));
   const embeddings = f.speakers.map((s) => take(s.voices));
   const extra = f.speakers.map((s) => take(s.extra_voices ?? 0));
   return {

@@ -376,6 +376,7 @@ class OnnxSpeakerModel implements SpeakerModel {
    * {@link totalQueries}.
    */
   async probe(): Promise<void> {
+    await fbankReady(); // the front-end the queries use (else fbank's plans are made twice, once for fft.js)
     const m = this.manifest;
     const file = this.manifestPath;
     const samples =
