@@ -9,6 +9,7 @@ import {
   NullFitError,
   nullPValue,
   nullThreshold,
+  outOfObservedRange,
   parseBundle,
   AttackScorer,
   auroc,
@@ -30,6 +31,7 @@ import {
   type TrainingSample,
 } from '../src/attack/index.js';
 import { PLAIN_FEATURE_NAMES } from '../src/features/index.js';
+import { projectRoot } from '../src/paths.js';
 
 test('AUROC = Mann–Whitney with ties; ROC, TPR at FPR, accuracy, threshold for FPR', (t) => {
   t.is(auroc([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0]), 1);
@@ -223,4 +225,28 @@ test('target-side null: Gaussian fit, upper-tail p-values and the threshold for 
   t.true(Math.abs(nullPValue(fit, thr) - 0.05) < 1e-12);
   t.throws(() => fitNull([1, 2, 3]), { instanceOf: NullFitError });
   t.throws(() => fitNull(Array(20).fill(1)), { instanceOf: NullFitError });
+});
+
+test('out-of-range share: features constant in calibration (n = 2 per-voice std lists) are in range at their value', async (t) => {
+  // The shipped default bundle's n = 2 model: 16 of its 252 features are constant over the shadow samples (e.g.
+  // intra.pairs.by_voice.std.*: one other voice per voice at n = 2), so fitQuantizer stored scale 1 for them.
+  const { bundle } = await readBundle(join(projectRoot, 'models', 'attack', 'tdnn-ce', 'attack.json'));
+  const m2 = bundle.models.find((m) => m.n === 2);
+  if (!m2) return t.fail('no n = 2 model');
+  const q = m2.quantization;
+  const constant = q.scale.flatMap((s, f) => (s === 1 ? [f] : []));
+  t.is(constant.length, 16);
+  t.true(constant.includes(PLAIN_FEATURE_NAMES.indexOf('intra.pairs.by_voice.std.mean')));
+  // every feature in the middle of its observed range, the constant ones at their value
+  const mid = Float64Array.from(q.min, (lo, f) => (q.scale[f] === 1 ? lo : lo + 127.5 * q.scale[f]));
+  t.is(outOfObservedRange(q, mid), 0);
+  t.is(new AttackScorer(bundle).score(mid, 2).outOfRange, 0, 'no share out of range at n = 2');
+  // a constant feature off its value, a feature beyond the observed (un-widened) range, and a NaN are out
+  const off = Float64Array.from(mid);
+  off[constant[0]] += 1;
+  const lo = (255 * q.margin) / (1 + 2 * q.margin);
+  const f1 = q.scale.findIndex((s) => s !== 1);
+  off[f1] = q.min[f1] + (lo - 2) * q.scale[f1];
+  off[f1 + 1] = Number.NaN;
+  t.is(outOfObservedRange(q, off), 3);
 });

@@ -79,15 +79,7 @@ export class ModelSet {
   decide(model: AttackModelEntry, features: ArrayLike<number>, quantized = true): ModelDecision {
     const q = { min: model.quantization.min, scale: model.quantization.scale };
     const codes = quantize(q, features);
-    // outside the shadow's OBSERVED range (the codes' span less the margins)
-    const m = model.quantization.margin;
-    const lo = (255 * m) / (1 + 2 * m);
-    const hi = 255 - lo;
-    let out = 0;
-    for (let f = 0; f < features.length; f++) {
-      const v = (features[f] - q.min[f]) / q.scale[f];
-      if (v < lo - 0.5 || v > hi + 0.5) out++;
-    }
+    const out = outOfObservedRange(model.quantization, features);
     const full = quantized ? dequantize(q, codes) : features;
     let sum = 0;
     model.members.forEach((mem, j) => {
@@ -101,6 +93,30 @@ export class ModelSet {
     });
     return { decision: sum / model.members.length, codes, outOfRange: out / features.length };
   }
+}
+
+/**
+ * How many features lie outside the shadow's OBSERVED range: the codes' span less the quantization margins
+ * (src/attack/quantize.ts `fitQuantizer`), with half a code of slack. A feature that was constant in calibration
+ * (`scale` exactly 1, `min` its value: e.g. the per-voice std over j ≠ i of the intra lists at n = 2) has the
+ * observed range {min}: it is out of range only when it rounds to another code.
+ * @param q the model's quantization (`[F]` min and scale, margin as a fraction of the range)
+ * @param features `[F]` float64 in the bundle layout
+ * @returns count of features out of range (NaN counts as out of range)
+ */
+export function outOfObservedRange(
+  q: { min: number[]; scale: number[]; margin: number },
+  features: ArrayLike<number>,
+): number {
+  const lo = (255 * q.margin) / (1 + 2 * q.margin);
+  const hi = 255 - lo;
+  let out = 0;
+  for (let f = 0; f < features.length; f++) {
+    const v = (features[f] - q.min[f]) / q.scale[f];
+    const constant = q.scale[f] === 1;
+    if (constant ? !(Math.abs(v) < 0.5) : !(v >= lo - 0.5 && v <= hi + 0.5)) out++;
+  }
+  return out;
 }
 
 /** One scored voice set. */
