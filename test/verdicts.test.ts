@@ -117,3 +117,43 @@ test('every committed bundle ships the banks of its target and reference models 
   }
   t.true(checked >= 4, `${checked} bundles checked`);
 });
+
+test('a null file is reused only for the banks it was computed from: another preprocessing label makes it stale', async (t) => {
+  const { readNullFile, writeNullFile, nullFileName } = await import('../src/audit/index.js');
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = resolve(projectRoot, 'models', 'attack', 'tdnn-ce');
+  const file = readdirSync(dir).find((f) => f.startsWith('null-')) as string;
+  const shipped = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  const label = (sha: string): string =>
+    JSON.parse(readFileSync(join(dir, `references-${sha.slice(0, 12)}.json`), 'utf8')).preprocessing;
+  const ids = {
+    attackId: shipped.attack_id,
+    targetSha256: shipped.target_sha256,
+    referenceSha256: shipped.reference_sha256,
+    preprocessing: [shipped.target_sha256, ...shipped.reference_sha256].map(label),
+  };
+  t.deepEqual(
+    shipped.preprocessing,
+    ids.preprocessing,
+    'the shipped null names the banks it was computed from',
+  );
+  const nul = await readNullFile(join(dir, file), ids);
+  t.deepEqual(
+    [...(nul?.main.keys() ?? [])].sort((a, b) => a - b),
+    [2, 3, 5, 10],
+  );
+  const other = {
+    ...ids,
+    preprocessing: [ids.preprocessing[0].replace(/^rev=\d+/, 'rev=999'), ids.preprocessing[1]],
+  };
+  t.is(await readNullFile(join(dir, file), other), undefined, 'banks of another front-end revision: stale');
+  // round trip through a written file; a file without labels (written before they existed) is stale too
+  const tmp = join(mkdtempSync(join(tmpdir(), 'slmia-null-')), nullFileName(ids.attackId, ids.targetSha256));
+  await writeNullFile(tmp, nul as NonNullable<typeof nul>, ids);
+  t.deepEqual((await readNullFile(tmp, ids))?.main.get(10), nul?.main.get(10));
+  const { writeFileSync } = await import('node:fs');
+  const { preprocessing: _p, ...unlabelled } = JSON.parse(readFileSync(tmp, 'utf8'));
+  writeFileSync(tmp, JSON.stringify(unlabelled));
+  t.is(await readNullFile(tmp, ids), undefined);
+});

@@ -180,6 +180,11 @@ const NullFileSchema = z
     attack_id: z.string(),
     target_sha256: z.string(),
     reference_sha256: z.array(z.string()),
+    /**
+     * Preprocessing label (src/model/pipeline.ts) of the reference-bank embeddings the null was computed from,
+     * target first then each reference model; a file without it, or with other labels, is stale.
+     */
+    preprocessing: z.array(z.string()).optional(),
     main: z.record(z.string(), FitSchema),
     guard: z.array(z.record(z.string(), FitSchema)),
     norm_threshold: z.array(z.number()),
@@ -201,18 +206,38 @@ const toRecord = (m: Map<number, NullFit>): Record<string, NullFit> =>
 const fromRecord = (r: Record<string, NullFit>): Map<number, NullFit> =>
   new Map(Object.entries(r).map(([n, f]) => [Number(n), f]));
 
+/**
+ * What a target null belongs to: the bundle, the target and reference models, and the preprocessing label of
+ * each model's reference-bank embeddings (target first). A null computed from embeddings of another front-end
+ * (VAD / fbank revision) scores the reference speakers differently, so it must not be reused.
+ */
+export interface NullIds {
+  attackId: string;
+  targetSha256: string;
+  referenceSha256: string[];
+  /** `[1 + references]` preprocessing labels of the banks (ReferenceEmbeddings.preprocessing). */
+  preprocessing: string[];
+}
+
+/** The {@link NullIds} of a bundle on a target, from the banks in use (target first). */
+export function nullIds(attackId: string, banks: BankContext[]): NullIds {
+  return {
+    attackId,
+    targetSha256: banks[0].modelSha256,
+    referenceSha256: banks.slice(1).map((b) => b.modelSha256),
+    preprocessing: banks.map((b) => b.references.preprocessing),
+  };
+}
+
 /** Write a target null (JSON). */
-export async function writeNullFile(
-  path: string,
-  nul: TargetNull,
-  ids: { attackId: string; targetSha256: string; referenceSha256: string[] },
-): Promise<void> {
+export async function writeNullFile(path: string, nul: TargetNull, ids: NullIds): Promise<void> {
   const file: z.infer<typeof NullFileSchema> = {
     format: 'slmia-null',
     version: 1,
     attack_id: ids.attackId,
     target_sha256: ids.targetSha256,
     reference_sha256: ids.referenceSha256,
+    preprocessing: ids.preprocessing,
     main: toRecord(nul.main),
     guard: nul.guard.map(toRecord),
     norm_threshold: nul.normThreshold,
@@ -227,11 +252,11 @@ export async function writeNullFile(
   await writeFile(path, `${JSON.stringify(file)}\n`);
 }
 
-/** Read a null file if it exists and matches the ids; undefined otherwise (a stale file is ignored). */
-async function readNullFile(
-  path: string,
-  ids: { attackId: string; targetSha256: string; referenceSha256: string[] },
-): Promise<TargetNull | undefined> {
+/**
+ * Read a null file if it exists and matches the ids (bundle, models and the banks' preprocessing); undefined
+ * otherwise (a stale or unreadable file is ignored and the null recomputed).
+ */
+export async function readNullFile(path: string, ids: NullIds): Promise<TargetNull | undefined> {
   if (!existsSync(path)) return undefined;
   const r = NullFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
   if (!r.success) return undefined;
@@ -239,7 +264,8 @@ async function readNullFile(
   if (
     f.attack_id !== ids.attackId ||
     f.target_sha256 !== ids.targetSha256 ||
-    f.reference_sha256.join() !== ids.referenceSha256.join()
+    f.reference_sha256.join() !== ids.referenceSha256.join() ||
+    f.preprocessing?.join('\n') !== ids.preprocessing.join('\n')
   )
     return undefined;
   return {
@@ -295,7 +321,7 @@ export async function openAuditContext(o: OpenAuditOptions): Promise<AuditContex
     const referenceModels = [];
     for (const m of refModels) referenceModels.push(await withBank(m));
     const scorer = new AttackScorer(bundle);
-    const ids = { attackId: id, targetSha256: model.sha256, referenceSha256: refModels.map((m) => m.sha256) };
+    const ids = nullIds(id, [target.bank, ...referenceModels.map((r) => r.bank)]);
     const name = nullFileName(id, model.sha256);
     let nul: TargetNull | undefined;
     let nullSource = 'computed';

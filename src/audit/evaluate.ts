@@ -26,7 +26,7 @@ import {
 import { readTsv } from '../dataset/index.js';
 import { embedFilesCached, voiceLogNorms, type EmbeddingCache } from '../features/index.js';
 import { loadSpeakerModel, type SpeakerModel } from '../model/index.js';
-import { bundleVoiceSpec, decideVerdict, nullFileName, writeNullFile } from './audit-speaker.js';
+import { bundleVoiceSpec, decideVerdict, nullFileName, nullIds, writeNullFile } from './audit-speaker.js';
 import { calibratedT } from './calibrate.js';
 import {
   checkAligned,
@@ -407,11 +407,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
       // ship the nulls of averaged audits too (every voice count a reference speaker can match)
       for (const key of averagedNullKeys(referencePoolSize(banks[0]), scorer.voiceCounts))
         nul.averaged.set(key, computeAveragedNull(bundle, scorer, banks[0], banks.slice(1), key));
-      await writeNullFile(resolve(bundleDir, nullFileName(id, target.sha256)), nul, {
-        attackId: id,
-        targetSha256: target.sha256,
-        referenceSha256: models.slice(1).map((m) => m.sha256),
-      });
+      await writeNullFile(resolve(bundleDir, nullFileName(id, target.sha256)), nul, nullIds(id, banks));
     }
     const sc: Scoring = { bundle, scorer, nul, banks };
     const fprs = [...new Set([bundle.target_fpr, 0.05])];
