@@ -13,6 +13,7 @@ import { parseFleetConfig } from '../src/fleet/config.js';
 import { parseHubTopic } from '../src/fleet/payloads.js';
 import { Fleet } from '../src/fleet/fleet.js';
 import { FleetStore } from '../src/fleet/store.js';
+import { pValue } from '../src/fleet/web/pages.js';
 import { projectRoot } from '../src/paths.js';
 import {
   connectHub,
@@ -54,6 +55,19 @@ test('topic parser: bridge topics and speaker states under any base topic', (t) 
   t.is(parseHubTopic('slmia/bridge'), undefined);
   t.is(parseHubTopic('SPEAKER0042'), undefined);
   t.is(parseHubTopic('slmia/bad speaker'), undefined);
+});
+
+test('p-values print as the CLI prints them: 3 significant digits, never a rounded 0', (t) => {
+  t.deepEqual([0.2, 0.0074, 3.2e-5, 3e-7, 1, null, undefined, Number.NaN].map(pValue), [
+    '0.200',
+    '0.00740',
+    '0.0000320',
+    '< 1e-6',
+    '1.00',
+    '—',
+    '—',
+    '—',
+  ]);
 });
 
 test('config: non-loopback binds need a token or a password; errors name the key', (t) => {
@@ -122,7 +136,7 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
       threshold: 0.71,
       target_fpr: 0.01,
       p_value: 0.2,
-      reason: 'too few voices for the calibrated error rate',
+      reason: 'reference-member-like',
       voices: 3,
       queries: 1,
       model_sha256: 'm',
@@ -180,8 +194,11 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
       /<span class="state state-degraded">degraded<\/span> <small class="error">store\.full<\/small>/,
     );
     const page = await (await fetch(`${fleet.url}/hubs/${encodeURIComponent(base)}`)).text();
-    t.regex(page, /<span class="verdict verdict-inconclusive">inconclusive<\/span><br><small>too few voices/);
-    t.regex(page, /data-label="p-value" class="n">0\.2000</);
+    t.regex(
+      page,
+      /<span class="verdict verdict-inconclusive">inconclusive<\/span><br><small>reference-member-like/,
+    );
+    t.regex(page, /data-label="p-value" class="n">0\.200</);
     t.regex(page, /<span class="verdict verdict-member">member<\/span>/);
     t.regex(
       page,
@@ -434,7 +451,10 @@ brokerTest(
         'answer',
       );
       const statusPage = await (await fetch(`${fleet.url}${status_url}`)).text();
-      t.regex(statusPage, /<span class="verdict verdict-non-member">non-member<\/span> <small>p=0\.040/);
+      t.regex(
+        statusPage,
+        /<span class="verdict verdict-non-member">non-member<\/span> <small>probability 0\.040/,
+      );
       t.notRegex(statusPage, /http-equiv="refresh"/);
       // Refused, each naming the field; nothing published for them.
       const bad = async (body: unknown, status: number, re: RegExp, path?: string) => {

@@ -36,6 +36,15 @@ function num(x: number | null | undefined, digits = 3): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
 }
 
+/**
+ * A p-value as the CLI prints it (src/cli/audit.ts `formatP`): 3 significant digits, `< 1e-6` below, `—` when
+ * absent (audits stored before p-values existed). Fixed decimals would print a strong member's p = 3e-7 as 0.0000.
+ */
+export function pValue(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  return x < 1e-6 ? '< 1e-6' : x.toPrecision(3);
+}
+
 function int(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '—' : String(Math.round(x));
 }
@@ -222,7 +231,7 @@ export function speakerRow(base: string, v: VerdictRow): Html {
 <td data-label="Probability" class="n">${num(v.probability)}</td>
 <td data-label="Threshold" class="n">${num(v.threshold)}</td>
 <td data-label="Target FPR" class="n">${num(v.target_fpr, 3)}</td>
-<td data-label="p-value" class="n">${num(v.p_value, 4)}</td>
+<td data-label="p-value" class="n">${pValue(v.p_value)}</td>
 <td data-label="Voices" class="n">${int(v.voices)}</td>
 <td data-label="Queries" class="n">${int(v.queries)}</td>
 <td data-label="Audited at">${time(v.audited_at)}</td>
@@ -244,7 +253,7 @@ ${rows.map((v) => speakerRow(base, v))}
 export function auditRow(base: string, a: AuditRow): Html {
   const result =
     a.status === 'ok'
-      ? h`${verdictBadge(a.verdict)} <small>p=${num(a.probability)}${a.p_value !== null ? h`, p-value ${num(a.p_value, 4)}` : ''}</small>`
+      ? h`${verdictBadge(a.verdict)} <small>probability ${num(a.probability)}${a.p_value !== null ? h`, p-value ${pValue(a.p_value)}` : ''}</small>`
       : a.status === 'error'
         ? h`<span class="error">${a.error_code ?? 'error'}</span> <small>${a.error ?? ''}</small>`
         : a.status === 'unanswered'
@@ -372,7 +381,7 @@ ${[...rows]
   .reverse()
   .map(
     (v) =>
-      h`<tr><td>${time(v.audited_at)}</td><td>${verdictBadge(v.verdict)}</td><td class="n">${num(v.probability)}</td><td class="n">${num(v.threshold)}</td><td class="n">${num(v.p_value, 4)}</td><td class="n">${int(v.voices)}</td><td class="n">${int(v.queries)}</td><td><code>${v.transaction_id ?? '—'}</code></td></tr>`,
+      h`<tr><td>${time(v.audited_at)}</td><td>${verdictBadge(v.verdict)}</td><td class="n">${num(v.probability)}</td><td class="n">${num(v.threshold)}</td><td class="n">${pValue(v.p_value)}</td><td class="n">${int(v.voices)}</td><td class="n">${int(v.queries)}</td><td><code>${v.transaction_id ?? '—'}</code></td></tr>`,
   )}
 </tbody>
 </table>
