@@ -4,13 +4,21 @@
  * outage during three audits, microphone requests with a fake recorder, and payloads free of voice data.
  */
 import test from 'ava';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../src/daemon/controller.js';
 import type { Auditor } from '../src/daemon/auditor.js';
 import { parseConfig, type DaemonConfig } from '../src/daemon/config.js';
-import { projectRoot } from '../src/paths.js';
+import { dataDir, projectRoot } from '../src/paths.js';
 import type { GroupSpeaker } from '../src/dataset/index.js';
 import { TOPICS, type AuditResponse, type BridgeHealth, type SpeakerState } from '../src/publish/topics.js';
 import { listAudits } from '../src/store/audits.js';
@@ -122,6 +130,8 @@ async function memberAndNonmember(
         speaker: k.s.speaker,
         verdict: k.expected.verdict,
         probability: k.expected.probability,
+        p_value: k.expected.p_value,
+        reason: k.expected.reason,
         threshold: k.expected.threshold,
         target_fpr: k.expected.target_fpr,
         voices: k.expected.voices,
@@ -157,6 +167,8 @@ async function memberAndNonmember(
         t.like(m.payload as SpeakerState, {
           verdict: expected.verdict,
           probability: expected.probability,
+          p_value: expected.p_value,
+          reason: expected.reason,
           voices: expected.voices,
         });
         t.truthy((m.payload as SpeakerState).audited_at);
@@ -166,10 +178,29 @@ async function memberAndNonmember(
     }
     // Store: both audits with their quantized features (252 bytes for a calibrated bundle); outbox drained after the PUBACKs.
     const rows = await listAudits(daemon.db);
-    t.deepEqual(rows.map((r) => [r.transaction, r.status, r.verdict, r.quantized?.length]).reverse(), [
-      ['tx-member', 'ok', c.direct.member.verdict, c.direct.member.quantized.length],
-      ['42', 'ok', c.direct.nonmember.verdict, c.direct.nonmember.quantized.length],
-    ]);
+    t.deepEqual(
+      rows
+        .map((r) => [r.transaction, r.status, r.verdict, r.p_value, r.reason, r.quantized?.length])
+        .reverse(),
+      [
+        [
+          'tx-member',
+          'ok',
+          c.direct.member.verdict,
+          c.direct.member.p_value,
+          c.direct.member.reason,
+          c.direct.member.quantized.length,
+        ],
+        [
+          '42',
+          'ok',
+          c.direct.nonmember.verdict,
+          c.direct.nonmember.p_value,
+          c.direct.nonmember.reason,
+          c.direct.nonmember.quantized.length,
+        ],
+      ],
+    );
     t.deepEqual(rows[1]?.quantized, c.direct.member.quantized);
     await waitUntil(async () => (await outboxSize(daemon.db)) === 0, 10_000, 'outbox drained');
     for (const m of obs.messages) assertNoVoiceData(t, m.payload, m.topic);
@@ -208,7 +239,12 @@ pipelineTest('embedded aedes: member and non-member requests → responses + ret
   try {
     const m = await late.waitFor(() => true, 10_000, 'restored state');
     t.true(m.retain);
-    t.like(m.payload, { verdict: c.direct.member.verdict, probability: c.direct.member.probability });
+    t.like(m.payload, {
+      verdict: c.direct.member.verdict,
+      probability: c.direct.member.probability,
+      p_value: c.direct.member.p_value,
+      reason: c.direct.member.reason,
+    });
   } finally {
     await late.close();
     await again.stop();
@@ -533,3 +569,71 @@ pipelineTest('microphone request: a fake recorder on PATH streams real utterance
     await daemon.stop();
   }
 });
+
+const arabicSpeaker = join(dataDir(), 'arabic-speech-commands', 'audio', 'SPK00000002');
+(existsSync(arabicSpeaker) ? pipelineTest : test.skip)(
+  'an out-of-domain speaker is inconclusive end to end: response, retained state, Home Assistant sensor, store, restart',
+  async (t) => {
+    const c = t.context as Ctx;
+    // Ten 1 s Arabic keywords ("ok"): the out-of-domain guard says inconclusive (voices too short), never member.
+    const files = readdirSync(arabicSpeaker)
+      .filter((f) => f.startsWith('ok_'))
+      .sort()
+      .slice(0, 10)
+      .map((f) => join(arabicSpeaker, f));
+    const direct = await c.auditor.auditFiles('kw', files);
+    t.is(direct.verdict, 'inconclusive');
+    t.is(direct.reason, 'voices-too-short');
+    const config = testConfig({ homeassistant: { enabled: true } });
+    const daemon = await startDaemon(config, { auditor: c.auditor });
+    const obs = await Observer.connect(daemon.broker?.url as string, ['slmia/#', 'homeassistant/#']);
+    try {
+      await obs.publish('slmia/bridge/request/audit', { transaction: 'ood-1', speaker: 'kw', files });
+      const r = (await obs.response('slmia', 'ood-1')).payload as AuditResponse;
+      if (r.status !== 'ok') return t.fail(JSON.stringify(r));
+      const want = { verdict: 'inconclusive', reason: 'voices-too-short', p_value: direct.p_value };
+      t.like(r.data, { speaker: 'kw', ...want, probability: direct.probability });
+      t.true(r.data.p_value > 0 && r.data.p_value <= 1);
+      await obs.waitFor((m) => m.topic === 'slmia/kw', 10_000, 'speaker state');
+      const late = await Observer.connect(daemon.broker?.url as string, 'slmia/kw');
+      try {
+        const state = await late.waitFor(() => true, 10_000, 'retained state');
+        t.true(state.retain);
+        t.like(state.payload as SpeakerState, { ...want, transaction: 'ood-1' });
+      } finally {
+        await late.close();
+      }
+      // Home Assistant: the sensor's state is the verdict of that retained topic; p_value and reason are attributes.
+      const disc = await obs.waitFor(
+        (m) => m.topic === 'homeassistant/sensor/slmia_test-hub/speaker_kw/config',
+        10_000,
+        'discovery',
+      );
+      t.like(disc.payload, {
+        state_topic: 'slmia/kw',
+        json_attributes_topic: 'slmia/kw',
+        value_template: '{{ value_json.verdict }}',
+      });
+      const [row] = await listAudits(daemon.db, { transaction: 'ood-1' });
+      t.like(row, { status: 'ok', ...want });
+    } finally {
+      await obs.close();
+      await daemon.stop();
+    }
+    // A restarted daemon restores the retained state from the store, inconclusive with its reason and p-value.
+    const again = await startDaemon(config, { auditor: c.auditor });
+    const late = await Observer.connect(again.broker?.url as string, 'slmia/kw');
+    try {
+      const m = await late.waitFor(() => true, 10_000, 'restored state');
+      t.like(m.payload as SpeakerState, {
+        verdict: 'inconclusive',
+        reason: 'voices-too-short',
+        p_value: direct.p_value,
+        transaction: 'ood-1',
+      });
+    } finally {
+      await late.close();
+      await again.stop();
+    }
+  },
+);
