@@ -178,28 +178,19 @@ async function memberAndNonmember(
     }
     // Store: both audits with their quantized features (252 bytes for a calibrated bundle); outbox drained after the PUBACKs.
     const rows = await listAudits(daemon.db);
+    const stored = (tx: string, d: Ctx['direct']['member']) => [
+      tx,
+      'ok',
+      d.verdict,
+      d.p_value,
+      d.reason,
+      d.quantized.length,
+    ];
     t.deepEqual(
       rows
         .map((r) => [r.transaction, r.status, r.verdict, r.p_value, r.reason, r.quantized?.length])
         .reverse(),
-      [
-        [
-          'tx-member',
-          'ok',
-          c.direct.member.verdict,
-          c.direct.member.p_value,
-          c.direct.member.reason,
-          c.direct.member.quantized.length,
-        ],
-        [
-          '42',
-          'ok',
-          c.direct.nonmember.verdict,
-          c.direct.nonmember.p_value,
-          c.direct.nonmember.reason,
-          c.direct.nonmember.quantized.length,
-        ],
-      ],
+      [stored('tx-member', c.direct.member), stored('42', c.direct.nonmember)],
     );
     t.deepEqual(rows[1]?.quantized, c.direct.member.quantized);
     await waitUntil(async () => (await outboxSize(daemon.db)) === 0, 10_000, 'outbox drained');
