@@ -17,6 +17,11 @@ export const projectRoot: string = process.env.SLMIA_HOME
     ? dirname(process.execPath)
     : resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Default target model manifest of the daemon and `slmia audit` (relative to the project root). */
+export const DEFAULT_MODEL = 'models/tdnn-ce-target/model.json';
+/** Default attack bundle of the daemon and `slmia audit` (relative to the project root). */
+export const DEFAULT_ATTACK = 'models/attack/tdnn-ce/attack.json';
+
 /**
  * The speech data folder: `$SLMIA_DATA_DIR`, else `../shared/data` beside the project root.
  * It holds `speechocean762/` and `arabic-speech-commands/` (see ../shared/data/README.md).

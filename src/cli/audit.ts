@@ -4,8 +4,8 @@ import { dirname, resolve } from 'node:path';
 import { defaultCachePath, openCache } from './lab-options.js';
 
 interface AuditCliOptions {
-  target: string;
-  attack: string;
+  target?: string;
+  attack?: string;
   speaker: string;
   data?: string;
   json?: boolean;
@@ -16,8 +16,14 @@ export function registerAudit(program: Command): void {
   program
     .command('audit')
     .description("audit one speaker: was this speaker's voice used to train the target model?")
-    .requiredOption('--target <model.json>', 'target speaker model manifest')
-    .requiredOption('--attack <attack.json>', 'attack bundle')
+    .option(
+      '--target <model.json>',
+      "target speaker model manifest (default: the daemon's, models/tdnn-ce-target/model.json)",
+    )
+    .option(
+      '--attack <attack.json>',
+      "attack bundle (default: the daemon's, models/attack/tdnn-ce/attack.json)",
+    )
     .requiredOption('--speaker <id>', 'speaker id (for the report)')
     .option(
       '--data <dir>',
@@ -28,15 +34,20 @@ export function registerAudit(program: Command): void {
     .option('--no-cache', 'do not use the embedding cache')
     .argument('<audio...>', 'audio files (WAV/FLAC) or folders of the speaker')
     .action(async (audio: string[], opts: AuditCliOptions) => {
-      const [{ expandAudioPaths }, { auditFiles, openAuditContext }] = await Promise.all([
+      const [
+        { expandAudioPaths },
+        { auditFiles, openAuditContext },
+        { DEFAULT_ATTACK, DEFAULT_MODEL, projectRoot },
+      ] = await Promise.all([
         import('../audio/files.js'),
         import('../audit/audit-speaker.js'),
+        import('../paths.js'),
       ]);
       const cache = await openCache(opts.cache);
       try {
         const ctx = await openAuditContext({
-          modelPath: opts.target,
-          attackPath: opts.attack,
+          modelPath: opts.target ?? resolve(projectRoot, DEFAULT_MODEL),
+          attackPath: opts.attack ?? resolve(projectRoot, DEFAULT_ATTACK),
           cache,
           dataDir: opts.data,
           // The target-side null is computed at the first audit of a (bundle, target) and cached beside the cache.
@@ -67,7 +78,7 @@ export function registerAudit(program: Command): void {
             `${r.speaker}: ${r.verdict} (p-value ${formatP(r.p_value)} that a non-member scores this high; member at p ≤ ${r.target_fpr}; member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)})\n` +
               (r.reason ? `  inconclusive because: ${r.guard.detail}\n` : '') +
               `  ${r.voices} voices (attack model n=${r.model_n}, ${r.voice_sets} voice set(s)), ${r.queries} model queries (${q}), model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n` +
-              `  speech kept (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips (${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s kept)\n`,
+              `  speech (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips, ${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s of audio kept after trimming\n`,
           );
         } finally {
           await ctx.close();

@@ -10,7 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { SlmiaError } from '../errors.js';
-import { dataDir, projectRoot } from '../paths.js';
+import { DEFAULT_ATTACK, DEFAULT_MODEL, dataDir, projectRoot } from '../paths.js';
 
 /** A settings file (or environment value) that does not match the schema; the message names the key path. */
 export class ConfigError extends SlmiaError {
@@ -23,10 +23,7 @@ export class ConfigError extends SlmiaError {
   }
 }
 
-/** Default target model manifest (relative to the project root). */
-export const DEFAULT_MODEL = 'models/tdnn-ce-target/model.json';
-/** Default attack bundle (relative to the project root). */
-export const DEFAULT_ATTACK = 'models/attack/tdnn-ce/attack.json';
+export { DEFAULT_ATTACK, DEFAULT_MODEL } from '../paths.js';
 
 /** MQTT topic segments and speaker ids: letters, digits, `_ . -`, never `bridge`. */
 export const SPEAKER_ID = /^(?!bridge$)[A-Za-z0-9_.-]{1,64}$/;
