@@ -214,7 +214,15 @@ brokerTest('hubs, verdicts and health: store, overview, hub page and /metrics', 
     t.deepEqual(history.SPEAKER0111, {
       t: [Date.parse('2026-01-01T10:00:00Z') / 1000],
       p: [0.93],
-      thr: 0.71,
+      inc: [null],
+      thr: [0.71],
+    });
+    // An inconclusive audit is its own series (no line through it), with its own threshold.
+    t.deepEqual(history.SPEAKER0006, {
+      t: [Date.parse('2026-01-01T11:00:02.400Z') / 1000],
+      p: [null],
+      inc: [0.55],
+      thr: [0.71],
     });
     const report = await (await fetch(`${fleet.url}/reports/tdnn-ce`)).text();
     t.regex(report, /<img src="\/reports\/tdnn-ce\/roc\.svg"/);

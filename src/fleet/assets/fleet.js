@@ -50,7 +50,7 @@
   const makeChart = (fig, s) => {
     if (typeof uPlot === 'undefined') return;
     const plot = fig.querySelector('.plot');
-    const data = [s.t.slice(), s.p.slice(), s.t.map(() => s.thr)];
+    const data = series(s);
     const u = new uPlot(
       {
         width: width(plot),
@@ -60,8 +60,20 @@
         axes: [{ space: 60 }, { size: 40, values: (_u, ticks) => ticks.map((v) => v.toFixed(1)) }],
         series: [
           {},
-          { label: 'probability', stroke: '#1f6feb', width: 2, points: { show: true, size: 6 } },
-          { label: 'threshold', stroke: '#999', dash: [4, 4], points: { show: false } },
+          {
+            label: 'probability',
+            stroke: '#1f6feb',
+            width: 2,
+            spanGaps: true,
+            points: { show: true, size: 6 },
+          },
+          {
+            label: 'inconclusive',
+            stroke: '#8b949e',
+            paths: () => null,
+            points: { show: true, size: 7, fill: '#fff' },
+          },
+          { label: 'threshold', stroke: '#999', dash: [4, 4], spanGaps: true, points: { show: false } },
         ],
       },
       data,
@@ -69,6 +81,13 @@
     );
     charts.set(fig.id, { u, s, plot });
     fitOne(u, s.t);
+  };
+
+  /** uPlot data of a speaker's history, in time order: [t, conclusive p, inconclusive p, threshold]. */
+  const series = (s) => {
+    const order = s.t.map((_, i) => i).sort((a, b) => s.t[a] - s.t[b]);
+    const pick = (xs) => order.map((i) => xs[i] ?? null);
+    return [pick(s.t), pick(s.p), pick(s.inc), pick(s.thr)];
   };
 
   /** With one audit so far, show the day around it (uPlot's own span for a single point is years). */
@@ -90,17 +109,18 @@
       plot.className = 'plot';
       fig.append(cap, plot);
       box.append(fig);
-      makeChart(fig, { t: [], p: [], thr: m.thr });
+      makeChart(fig, { t: [], p: [], inc: [], thr: [] });
       c = charts.get(m.id);
       if (!c) return;
     }
     for (let i = 0; i < m.t.length; i++) {
       if (c.s.t.includes(m.t[i])) continue;
       c.s.t.push(m.t[i]);
-      c.s.p.push(m.p[i]);
+      c.s.p.push(m.p[i] ?? null);
+      c.s.inc.push(m.inc?.[i] ?? null);
+      c.s.thr.push(m.thr?.[i] ?? null);
     }
-    c.s.thr = m.thr ?? c.s.thr;
-    c.u.setData([c.s.t.slice(), c.s.p.slice(), c.s.t.map(() => c.s.thr)]);
+    c.u.setData(series(c.s));
     fitOne(c.u, c.s.t);
   };
 

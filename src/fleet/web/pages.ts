@@ -299,16 +299,28 @@ function auditForm(
 </form>`;
 }
 
-/** Chart data for the page script: per speaker, `[unix seconds[], probability[]]` and the threshold. */
-export function chartData(
-  rows: VerdictRow[],
-): Record<string, { t: number[]; p: (number | null)[]; thr: number | null }> {
-  const out: Record<string, { t: number[]; p: (number | null)[]; thr: number | null }> = {};
+/** One speaker's history for the page script's chart (one entry per audit, in time order). */
+export interface ChartSeries {
+  /** Audit times, unix seconds. */
+  t: number[];
+  /** Member probability of the conclusive audits (`member` / `non-member`); null where inconclusive. */
+  p: (number | null)[];
+  /** Member probability of the `inconclusive` audits (drawn as grey points, no line); null elsewhere. */
+  inc: (number | null)[];
+  /** The decision threshold of each audit (it depends on the number of voices: per-n null). */
+  thr: (number | null)[];
+}
+
+/** Chart data for the page script, per speaker (see {@link ChartSeries}). */
+export function chartData(rows: VerdictRow[]): Record<string, ChartSeries> {
+  const out: Record<string, ChartSeries> = {};
   for (const v of rows) {
-    const s = (out[v.speaker] ??= { t: [], p: [], thr: null });
+    const s = (out[v.speaker] ??= { t: [], p: [], inc: [], thr: [] });
+    const inconclusive = v.verdict === 'inconclusive';
     s.t.push(Date.parse(v.audited_at) / 1000);
-    s.p.push(v.probability);
-    s.thr = v.threshold ?? s.thr;
+    s.p.push(inconclusive ? null : v.probability);
+    s.inc.push(inconclusive ? v.probability : null);
+    s.thr.push(v.threshold);
   }
   return out;
 }
@@ -349,7 +361,7 @@ ${speakersTable(hub.base, d.speakers)}
 ${d.speakers.length === 0 ? h`<p class="empty">No verdict yet.</p>` : ''}
 </section>
 <section aria-labelledby="h-history"><h2 id="h-history">History</h2>
-<p><small>Member probability of each audit; the dashed line is the decision threshold.</small></p>
+<p><small>Member probability of each audit (grey points: inconclusive); the dashed line is each audit's decision threshold (it depends on the number of voices).</small></p>
 <div id="charts" class="charts">
 ${Object.keys(charts).map(
   (s) =>
