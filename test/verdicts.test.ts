@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { TooFewVoicesError } from '../src/attack/index.js';
 import { auditFiles, openAuditContext, type AuditContext } from '../src/audit/index.js';
 import { dataDir, projectRoot } from '../src/paths.js';
@@ -69,9 +69,11 @@ run('SPEAKER0003 (target non-member) is not a member; its p-value is a tail prob
 run('fewer voices than the smallest attack model: a typed error before any query', async (t) => {
   const c = await context();
   const q = c.model.totalQueries;
-  await t.throwsAsync(auditFiles(c, 'SPEAKER0005', clipsOf('SPEAKER0005').slice(0, 1)), {
-    instanceOf: TooFewVoicesError,
-  });
+  const one = clipsOf('SPEAKER0005').slice(0, 1);
+  const e = await t.throwsAsync(auditFiles(c, 'SPEAKER0005', one), { instanceOf: TooFewVoicesError });
+  // the message names the speaker and the clip, not only the counts
+  t.regex(e?.message ?? '', /^speaker "SPEAKER0005", 1 clip\(s\) \(.+\.(wav|flac)\): 1 voice\(s\) given/);
+  t.true(e?.message.includes(basename(one[0] as string)));
   t.is(c.model.totalQueries, q);
 });
 

@@ -17,8 +17,17 @@ import { decodeCodes, selectFeatures } from './train.js';
 export class TooFewVoicesError extends SlmiaError {
   readonly voices: number;
   readonly needed: number;
-  constructor(voices: number, needed: number) {
-    super('attack.too-few-voices', `${voices} voice(s) given; the attack needs at least ${needed}`);
+  /**
+   * @param voices voices the audit got
+   * @param needed voices of the smallest attack model
+   * @param context who and what was audited, for the message (e.g. `speaker "alice", 1 clip (a.wav)`)
+   */
+  constructor(voices: number, needed: number, context?: string) {
+    super(
+      'attack.too-few-voices',
+      `${context ? `${context}: ` : ''}${voices} voice(s) given; the attack needs at least ${needed}` +
+        (context ? ' (more clips, or longer ones)' : ''),
+    );
     this.voices = voices;
     this.needed = needed;
   }

@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadClip, type Clip } from '../audio/index.js';
 import {
@@ -503,7 +503,12 @@ export async function auditClipStream(
     seconds.push(...voiceSeconds(c.samples, rate, ctx.voice));
     for (const s of streams) await s.add(c);
   }
-  if (streams[0].voices < minN) throw new TooFewVoicesError(streams[0].voices, minN);
+  if (streams[0].voices < minN) {
+    const names = perClip.slice(0, 3).map((c) => basename(c.source));
+    const more = perClip.length > 3 ? `, … ${perClip.length - 3} more` : '';
+    const clipsText = `${perClip.length} clip(s)${names.length ? ` (${names.join(', ')}${more})` : ''}`;
+    throw new TooFewVoicesError(streams[0].voices, minN, `speaker "${speaker}", ${clipsText}`);
+  }
   const timings = { frontendMs: 0, inferenceMs: 0 };
   const queriesPerModel: Record<string, number> = {};
   const voicesPerModel: Float32Array[][] = [];
