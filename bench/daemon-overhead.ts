@@ -4,8 +4,10 @@
  * audits shares its cores).
  *
  * Arms, interleaved per round (paired; the order alternates), 10-clip audits of real speakers:
- *   ort          session.run of the audit's prepared input batch in this process, with the daemon's session
- *                options (spinning off, arena off, threads = CPUs) and the unit's malloc settings
+ *   ort          the queries the audit makes, in this process: session.run of the audit's prepared input batch
+ *                on the target model and on each reference model of the attack bundle (difficulty
+ *                calibration: 1 query of each for 10 voices), with the daemon's session options (spinning
+ *                off, arena off, threads = CPUs) and the unit's malloc settings
  *   ort-arena    the same with onnxruntime's CPU arena on (the fastest pure onnxruntime here)
  *   ort-default  onnxruntime's defaults (idle threads spin, arena on)
  *   daemon       `slmia daemon` (child process, embedded broker, the unit's environment): request published →
@@ -18,15 +20,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadClip } from '../src/audio/index.js';
 import { bundleVoiceSpec } from '../src/audit/audit-speaker.js';
 import { readBundle } from '../src/attack/index.js';
 import { DEFAULT_ATTACK, DEFAULT_MODEL } from '../src/daemon/config.js';
 import { clipToVoices } from '../src/features/index.js';
-import { runFrontend } from '../src/frontend/index.js';
-import { readManifest, sessionOptions } from '../src/model/index.js';
+import { fbankReady, runFrontend } from '../src/frontend/index.js';
+import { readManifest, sessionOptions, type ModelManifest } from '../src/model/index.js';
 import { projectRoot } from '../src/paths.js';
 import { option } from './lib/args.js';
 import { benchAudits, clipSource } from './lib/clips.js';
@@ -51,13 +53,20 @@ if (
 const rounds = Number(option('--rounds', '20'));
 const WARMUP = 4;
 
-const modelPath = resolve(projectRoot, DEFAULT_MODEL);
-const { manifest: m, onnxPath } = await readManifest(modelPath);
-const voice = bundleVoiceSpec((await readBundle(resolve(projectRoot, DEFAULT_ATTACK))).bundle);
+const attackPath = resolve(projectRoot, DEFAULT_ATTACK);
+const { bundle } = await readBundle(attackPath);
+const voice = bundleVoiceSpec(bundle);
+/** The models every audit queries: the target, then the bundle's reference models. */
+const models = await Promise.all(
+  [
+    resolve(projectRoot, DEFAULT_MODEL),
+    ...bundle.references.map((r) => resolve(dirname(attackPath), r.path)),
+  ].map((p) => readManifest(p)),
+);
 const audits = await benchAudits(10);
 
-/** The model inputs the daemon builds for one audit: one tensor per query. */
-async function inputsOf(files: string[]): Promise<ort.Tensor[]> {
+/** The model inputs the daemon builds for one audit and model `m`: one tensor per query. */
+async function inputsOf(m: ModelManifest, files: string[]): Promise<ort.Tensor[]> {
   const groups = new Map<string, Float32Array[]>();
   for (const f of files) {
     const clip = await loadClip(f, { sampleRate: m.sample_rate, minSeconds: m.min_seconds });
@@ -80,17 +89,18 @@ async function inputsOf(files: string[]): Promise<ort.Tensor[]> {
   }
   return out;
 }
-const inputs = await Promise.all(audits.map((a) => inputsOf(a.files)));
+await fbankReady(); // the daemon's front-end (WebAssembly), so the batches are the daemon's to the bit
+/** Per audit, per model (target first): the input tensors of its queries. */
+const inputs = await Promise.all(
+  audits.map((a) => Promise.all(models.map(({ manifest }) => inputsOf(manifest, a.files)))),
+);
+/** Per arm: one session per model, created with that arm's options. */
+const sessionsWith = (o: { spinning: boolean; cpuMemArena: boolean }): Promise<ort.InferenceSession[]> =>
+  Promise.all(models.map(({ onnxPath }) => ort.InferenceSession.create(onnxPath, sessionOptions(o))));
 const sessions = {
-  ort: await ort.InferenceSession.create(onnxPath, sessionOptions({ spinning: false, cpuMemArena: false })),
-  'ort-arena': await ort.InferenceSession.create(
-    onnxPath,
-    sessionOptions({ spinning: false, cpuMemArena: true }),
-  ),
-  'ort-default': await ort.InferenceSession.create(
-    onnxPath,
-    sessionOptions({ spinning: true, cpuMemArena: true }),
-  ),
+  ort: await sessionsWith({ spinning: false, cpuMemArena: false }),
+  'ort-arena': await sessionsWith({ spinning: false, cpuMemArena: true }),
+  'ort-default': await sessionsWith({ spinning: true, cpuMemArena: true }),
 };
 
 const timings: Record<string, Record<string, number>> = {};
@@ -110,7 +120,10 @@ type Sample = [number, number];
 const runOrt = (name: keyof typeof sessions, i: number) => async (): Promise<Sample> => {
   const c = process.cpuUsage();
   const s = performance.now();
-  for (const x of inputs[i] as ort.Tensor[]) await sessions[name].run({ [m.input.name]: x });
+  for (const [k, { manifest }] of models.entries()) {
+    const session = sessions[name][k] as ort.InferenceSession;
+    for (const x of inputs[i]?.[k] ?? []) await session.run({ [manifest.input.name]: x });
+  }
   const wall = performance.now() - s;
   const cpu = process.cpuUsage(c);
   return [wall, (cpu.user + cpu.system) / 1000];
@@ -177,7 +190,7 @@ for (const d of Object.values(daemons)) await d.stop();
 const s = (xs: number[]): string => fmt(summarize(xs));
 const r = (a: number[], b: number[]): string => fmt(summarize(ratios(a, b)), 2, '×');
 const lines = [
-  `Model \`${DEFAULT_MODEL}\`, attack \`${DEFAULT_ATTACK}\`, clips from ${clipSource}; ${audits.length} audits of 10 utterances (10 voices, ${inputs[0]?.length ?? 0} query each) cycled, ${rounds} paired rounds per condition after ${WARMUP} warm-up rounds, ${cpus().length} CPUs; daemon environment ${JSON.stringify(unitEnv)}.`,
+  `Model \`${DEFAULT_MODEL}\`, attack \`${DEFAULT_ATTACK}\` (reference models: ${bundle.references.map((r) => r.name).join(', ') || 'none'}), clips from ${clipSource}; ${audits.length} audits of 10 utterances (10 voices; queries per audit: ${models.map((x, k) => `${x.manifest.name} ${inputs[0]?.[k]?.length ?? 0}`).join(', ')}) cycled; the pure onnxruntime arms run those same queries, ${rounds} paired rounds per condition after ${WARMUP} warm-up rounds, ${cpus().length} CPUs; daemon environment ${JSON.stringify(unitEnv)}.`,
   '',
   '| condition (load avg) | ort ms | ort-arena ms | ort-default ms | daemon ms | daemon-spin ms | **daemon / ort** | daemon / fastest pure ort | daemon-spin / daemon |',
   '|---|---|---|---|---|---|---|---|---|',
