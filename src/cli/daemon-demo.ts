@@ -191,7 +191,9 @@ export async function demo(config: DaemonConfig, audio: string[], opts: DemoOpti
   process.stdout.write(
     `starting the daemon: model ${config.model}, attack ${config.attack}, state in ${config.data_dir}\n`,
   );
-  const daemon = await startDaemon(config, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'warn') });
+  // The demo prints every request and response itself; a failed audit's warning would repeat its response as a
+  // JSON log line in the middle of the output, so only errors are logged unless SLMIA_LOG_LEVEL says otherwise.
+  const daemon = await startDaemon(config, { log: createLogger(process.env.SLMIA_LOG_LEVEL ?? 'error') });
   const url = config.mqtt.url ?? daemon.broker?.url ?? '';
   const base = config.mqtt.base_topic;
   const responseTopic = topicOf(base, 'bridge/response/audit');
