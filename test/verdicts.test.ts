@@ -5,8 +5,9 @@
  * non-member is not, out-of-domain keywords are never a member, and the verdict, p-value and reason agree.
  */
 import test from 'ava';
-import { existsSync, readdirSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, extname, join, resolve } from 'node:path';
 import { TooFewVoicesError } from '../src/attack/index.js';
 import { auditFiles, openAuditContext, type AuditContext } from '../src/audit/index.js';
 import { dataDir, projectRoot } from '../src/paths.js';
@@ -76,6 +77,36 @@ run('fewer voices than the smallest attack model: a typed error before any query
   t.true(e?.message.includes(basename(one[0] as string)));
   t.is(c.model.totalQueries, q);
 });
+
+run(
+  'a clip given twice is audited once: copies add no voices, and ten copies of one clip are too few voices',
+  async (t) => {
+    const c = await context();
+    const clips = clipsOf('SPEAKER0005').slice(0, 6);
+    const dir = mkdtempSync(join(tmpdir(), 'slmia-dup-'));
+    // the same recording again: a byte copy under another name, and the same path given twice
+    const copy = join(dir, 'copy-of-first' + extname(clips[0] as string));
+    copyFileSync(clips[0] as string, copy);
+    const withCopies = await auditFiles(c, 'SPEAKER0005', [...clips, copy, clips[1] as string]);
+    const plain = await auditFiles(c, 'SPEAKER0005', clips);
+    t.is(withCopies.voices, plain.voices);
+    t.is(withCopies.p_value, plain.p_value);
+    t.is(withCopies.verdict, plain.verdict);
+    t.deepEqual(
+      withCopies.clips.filter((x) => x.duplicate_of).map((x) => [x.source, x.duplicate_of]),
+      [
+        [copy, clips[0]],
+        [clips[1], clips[1]],
+      ],
+    );
+    const q = c.model.totalQueries;
+    const e = await t.throwsAsync(auditFiles(c, 'SPEAKER0003', Array(10).fill(clipsOf('SPEAKER0003')[0])), {
+      instanceOf: TooFewVoicesError,
+    });
+    t.regex(e?.message ?? '', /10 clip\(s\) .*9 of them duplicates of another clip: 1 voice\(s\) given/);
+    t.is(c.model.totalQueries, q);
+  },
+);
 
 (existsSync(arabic) ? run : test.skip)(
   'out-of-domain: 10 repetitions of one Arabic keyword are inconclusive (voices too short), never member',

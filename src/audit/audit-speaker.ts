@@ -6,6 +6,7 @@
  * queries per model and stage timings. More voices than the largest attack model's n are scored as several
  * n-voice subsets whose decisions are averaged.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -404,8 +405,11 @@ export interface AuditResult {
   queries: number;
   /** Queries per model name (target first). */
   queries_per_model: Record<string, number>;
-  /** Per clip, in input order: seconds kept by the speech-activity stage and seconds of speech in them. */
-  clips: { source: string; seconds: number; speech_seconds: number }[];
+  /**
+   * Per clip, in input order: seconds kept by the speech-activity stage and seconds of speech in them;
+   * `duplicate_of` names an earlier clip with the same samples (the duplicate gave no voices).
+   */
+  clips: { source: string; seconds: number; speech_seconds: number; duplicate_of?: string }[];
   model_sha256: string;
   attack_id: string;
   /** The guard's statistics and explanation. */
@@ -498,15 +502,34 @@ export async function auditClipStream(
   const streams = models.map((m) => new VoiceStream(m.model, ctx.voice, { minVoices: minN, shared }));
   const perClip: AuditResult['clips'] = [];
   const seconds: number[] = [];
+  // A clip given twice (a copied file, or the same recording in another container: the same samples after
+  // decoding, resampling and the speech-activity stage) would add voices identical to each other, which the
+  // features read as a very consistent speaker; it is audited once.
+  const firstSource = new Map<string, string>();
+  let duplicates = 0;
   for await (const c of clips) {
-    perClip.push({ source: c.source, seconds: c.seconds, speech_seconds: c.speechSeconds });
+    const entry: AuditResult['clips'][number] = {
+      source: c.source,
+      seconds: c.seconds,
+      speech_seconds: c.speechSeconds,
+    };
+    perClip.push(entry);
+    const key = sampleDigest(c.samples);
+    const first = firstSource.get(key);
+    if (first !== undefined) {
+      entry.duplicate_of = first;
+      duplicates++;
+      continue;
+    }
+    firstSource.set(key, c.source);
     seconds.push(...voiceSeconds(c.samples, rate, ctx.voice));
     for (const s of streams) await s.add(c);
   }
   if (streams[0].voices < minN) {
     const names = perClip.slice(0, 3).map((c) => basename(c.source));
     const more = perClip.length > 3 ? `, … ${perClip.length - 3} more` : '';
-    const clipsText = `${perClip.length} clip(s)${names.length ? ` (${names.join(', ')}${more})` : ''}`;
+    const dup = duplicates ? `, ${duplicates} of them duplicates of another clip` : '';
+    const clipsText = `${perClip.length} clip(s)${names.length ? ` (${names.join(', ')}${more})` : ''}${dup}`;
     throw new TooFewVoicesError(streams[0].voices, minN, `speaker "${speaker}", ${clipsText}`);
   }
   const timings = { frontendMs: 0, inferenceMs: 0 };
@@ -581,6 +604,13 @@ export async function auditClipStream(
     quantized: scored[0].codes,
     timings: { ...timings, featuresMs: t1 - t0, attackMs: t2 - t1 },
   };
+}
+
+/** SHA-256 of a clip's samples (`[samples] float32`, bytes as stored): equal only for identical samples. */
+function sampleDigest(samples: Float32Array): string {
+  return createHash('sha256')
+    .update(new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength))
+    .digest('hex');
 }
 
 /**

@@ -78,7 +78,8 @@ export function registerAudit(program: Command): void {
             `${r.speaker}: ${r.verdict} (p-value ${formatP(r.p_value)} that a non-member scores this high; member at p ≤ ${r.target_fpr}; member probability ${r.probability.toFixed(3)}, threshold ${r.threshold.toFixed(3)})\n` +
               (r.reason ? `  inconclusive because: ${r.guard.detail}\n` : '') +
               `  ${r.voices} voices (attack model n=${r.model_n}, ${r.voice_sets} voice set(s)), ${r.queries} model queries (${q}), model ${r.model_sha256.slice(0, 12)}…, attack ${r.attack_id}\n` +
-              `  speech (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips, ${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s of audio kept after trimming\n`,
+              `  speech (VAD): ${r.clips.reduce((a, c) => a + c.speech_seconds, 0).toFixed(2)} s in ${r.clips.length} clips, ${r.clips.reduce((a, c) => a + c.seconds, 0).toFixed(2)} s of audio kept after trimming\n` +
+              duplicateLines(r.clips),
           );
         } finally {
           await ctx.close();
@@ -87,6 +88,14 @@ export function registerAudit(program: Command): void {
         await cache?.close();
       }
     });
+}
+
+/** One line per clip that repeated an earlier one (audited once), or nothing. */
+function duplicateLines(clips: { source: string; duplicate_of?: string }[]): string {
+  return clips
+    .filter((c) => c.duplicate_of !== undefined)
+    .map((c) => `  ignored ${c.source}: the same samples as ${c.duplicate_of} (audited once)\n`)
+    .join('');
 }
 
 /** A p-value for people: 3 significant digits, `< 1e-6` below. */
