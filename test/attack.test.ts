@@ -25,6 +25,8 @@ import {
   thresholdForFpr,
   TooFewVoicesError,
   tprAtFpr,
+  rankFeatures,
+  selectAttackModels,
   trainAttackModel,
   writeBundle,
   type AttackBundle,
@@ -32,6 +34,7 @@ import {
 } from '../src/attack/index.js';
 import { PLAIN_FEATURE_NAMES } from '../src/features/index.js';
 import { projectRoot } from '../src/paths.js';
+import { chooseMargin, clampRate } from '../src/audit/selection.js';
 
 test('AUROC = Mann–Whitney with ties; ROC, TPR at FPR, accuracy, threshold for FPR', (t) => {
   t.is(auroc([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0]), 1);
@@ -249,4 +252,76 @@ test('out-of-range share: features constant in calibration (n = 2 per-voice std 
   off[f1] = q.min[f1] + (lo - 2) * q.scale[f1];
   off[f1 + 1] = Number.NaN;
   t.is(outOfObservedRange(q, off), 3);
+});
+
+test('shadow-only selection: top-k features ranked on shadow samples, candidates scored out of fold, the best (or the ensemble of the best two) chosen', (t) => {
+  const F = PLAIN_FEATURE_NAMES.length;
+  const samples = synthetic(2, 4, 2);
+  const y = samples.map((s) => s.label as number);
+  const rows = samples.map((_, i) => i);
+  const idx = {
+    r0: rows.filter((i) => y[i] === 0 || samples[i].r === 0),
+    r1: rows.filter((i) => y[i] === 0 || samples[i].r === 1),
+  };
+  // members are shifted in the first 10 features only: those rank first
+  const ranked = rankFeatures(
+    samples.map((s) => s.features),
+    y,
+    rows,
+    idx,
+  );
+  t.deepEqual([...ranked.slice(0, 10)].sort((a, b) => a - b), all(10));
+  const candidates = [
+    { name: 'logistic:noise', members: [{ kind: 'logistic' as const, selected: [50, 60, 70, 80] }] },
+    { name: 'logistic:top6', members: [{ kind: 'logistic' as const, selected: all(F), top: 6 }] },
+    { name: 'logistic:all', members: [{ kind: 'logistic' as const, selected: all(F) }] },
+  ];
+  const r = selectAttackModels(
+    [2, 3].map((n, k) => ({ n, samples: synthetic(n, 5 + k, 1.5) })),
+    candidates,
+    { targetFpr: 0.01, l2s: [0.1], quantizationMargin: 0.25 },
+  );
+  t.deepEqual(
+    r.table.candidates.map((c) => c.name),
+    ['logistic:noise', 'logistic:top6', 'logistic:all', 'logistic:top6+logistic:all'],
+  );
+  const noise = r.table.candidates[0];
+  t.true(noise.mean < 0.7, `noise-only candidate ${noise.mean}`);
+  const best = Math.max(...r.table.candidates.map((c) => c.mean));
+  const chosen = r.table.candidates.find((c) => c.name === r.table.chosen);
+  t.is(chosen?.mean, best);
+  t.is(r.models.length, 2);
+  for (const m of r.models) {
+    t.is(m.quantization.margin, 0.25);
+    t.deepEqual(
+      m.members.map((x) => x.selected.length),
+      r.chosen.members.map((x) => x.top ?? x.selected.length),
+    );
+    // the stored figures of the chosen candidate are those of the assembled model
+    const row = chosen?.by_n.find((b) => b.n === m.n);
+    t.is(row?.r0, m.calibration.oof_auroc_r0);
+  }
+  const top = r.table.candidates[1].by_n;
+  t.true(top.every((b) => b.score > noise.mean + 0.15), JSON.stringify(top));
+});
+
+test('quantization margin: the smallest candidate whose out-of-fold and null clamping rates are ≤ 0.5%', (t) => {
+  const q = fitQuantizer([[0], [1]], 0);
+  t.is(clampRate(q, [[0.5], [1.01], [-0.2], [1]]), 0.5);
+  const samples = synthetic(2, 8);
+  const m = chooseMargin([{ n: 2, samples }], new Map([[2, []]]), 3, 1);
+  t.deepEqual(
+    m.candidates.map((c) => c.margin),
+    [0.1, 0.25, 0.5, 1],
+  );
+  // wider ranges clamp less
+  for (let i = 1; i < m.candidates.length; i++)
+    t.true(m.candidates[i].oof_clamp_rate <= m.candidates[i - 1].oof_clamp_rate);
+  const first = m.candidates.find((c) => c.oof_clamp_rate <= 0.005 && c.null_clamp_rate <= 0.005);
+  t.is(m.chosen, first?.margin ?? 1);
+  // imposter-null rows far outside every range force the widest margin
+  const far = new Map([[2, [new Float64Array(samples[0].features.length).fill(1e3)]]]);
+  const m2 = chooseMargin([{ n: 2, samples }], far, 3, 1);
+  t.is(m2.chosen, 1);
+  t.is(m2.candidates[3].null_clamp_rate, 1);
 });

@@ -25,10 +25,16 @@ export interface TrainingSample {
   r: number;
 }
 
-/** One classifier of the ensemble: its kind and the features (indices into the layout) it reads. */
+/**
+ * One classifier of the ensemble: its kind and the features (indices into the layout) it reads. With `top`,
+ * `selected` is a pool: the member reads the `top` features of the pool with the largest single-feature shadow
+ * separation ({@link rankFeatures}), ranked on the training folds inside cross-validation and on all samples for
+ * the final model.
+ */
 export interface MemberSpec {
   kind: 'svm' | 'logistic';
   selected: number[];
+  top?: number;
 }
 
 /** Options of {@link trainAttackModel}. */
@@ -118,7 +124,7 @@ function fit(
 }
 
 /** Speaker-grouped fold of every sample (members and non-members spread evenly over folds). */
-function speakerFolds(samples: TrainingSample[], folds: number, seed: number): number[] {
+export function speakerFolds(samples: TrainingSample[], folds: number, seed: number): number[] {
   const rng = seededRng(seed);
   const foldOf = new Map<string, number>();
   for (const label of [1, 0]) {
@@ -149,11 +155,24 @@ function trainMember(
   idx: { r0: number[]; r1: number[] },
   o: TrainOptions & { folds: number; seed: number },
 ): { member: AttackMember; oof: number[] } {
-  const proj = deq.map((x) => selectFeatures(x, spec.selected));
-  const pcodes = codes.map((c) => Uint8Array.from(spec.selected, (i) => c[i]));
-  const std = fitStandardizer(proj);
-  const Z = proj.map((x) => standardize(std, x));
-  const F = spec.selected.length;
+  const pool = spec.selected;
+  const projAll = deq.map((x) => selectFeatures(x, pool));
+  const stdAll = fitStandardizer(projAll);
+  const Zall = projAll.map((x) => standardize(stdAll, x));
+  const pick = (rows: number[]): number[] =>
+    spec.top ? rankFeatures(Zall, y, rows, idx).slice(0, spec.top) : [...pool.keys()];
+  const cols = (z: number[], c: number[]): number[] => c.map((j) => z[j]);
+  const finalCols = pick(y.map((_, i) => i));
+  const std = {
+    mean: finalCols.map((j) => stdAll.mean[j]),
+    std: finalCols.map((j) => stdAll.std[j]),
+  };
+  const Z = Zall.map((z) => cols(z, finalCols));
+  const pcodes = codes.map((c) => Uint8Array.from(finalCols, (j) => c[pool[j]]));
+  const F = finalCols.length;
+  const foldCols = [...Array(o.folds).keys()].map((k) =>
+    pick(y.map((_, i) => i).filter((i) => fold[i] !== k)),
+  );
   const grid: Record<string, number>[] =
     spec.kind === 'svm'
       ? (o.Cs ?? [0.3, 1, 3, 10]).flatMap((C) =>
@@ -170,15 +189,16 @@ function trainMember(
       const tr = y.map((_, i) => i).filter((i) => fold[i] !== k);
       const te = y.map((_, i) => i).filter((i) => fold[i] === k);
       try {
+        const c = foldCols[k];
         const m = fit(
           spec.kind,
           params,
-          tr.map((i) => Z[i]),
+          tr.map((i) => cols(Zall[i], c)),
           tr.map((i) => y[i]),
-          tr.map((i) => pcodes[i]),
+          tr.map((i) => Uint8Array.from(c, (j) => codes[i][pool[j]])),
           o.seed + k,
         );
-        m.decide(te.map((i) => Z[i])).forEach((d, j) => (oof[te[j]] = d));
+        m.decide(te.map((i) => cols(Zall[i], c))).forEach((d, j) => (oof[te[j]] = d));
       } catch (err) {
         if (!(err instanceof AttackTrainingError)) throw err;
         failed = true; // e.g. SMO iteration limit: skip this grid point
@@ -214,7 +234,7 @@ function trainMember(
     throw new AttackTrainingError(`no ${spec.kind} model could be trained on all samples for n=${o.n}`);
   return {
     member: {
-      selected: spec.selected,
+      selected: finalCols.map((j) => pool[j]),
       standardization: std,
       classifier: final.classifier,
       decision: meanStd(chosen.oof),
@@ -223,6 +243,124 @@ function trainMember(
       oof_auroc_r1: finiteOrNull(auroc(sub(chosen.oof, idx.r1), sub(y, idx.r1))),
     },
     oof: chosen.oof,
+  };
+}
+
+/**
+ * Rank features by single-feature separation on shadow samples: |mean of the AUROC at r = 0 and at r = 1 − 0.5|
+ * (each over the given rows only), largest first; ties keep layout order.
+ * @param Z `[samples][F]` feature rows; `rows` the sample indices to rank on
+ * @returns `[F]` feature positions (columns of Z), best first
+ */
+export function rankFeatures(
+  Z: ArrayLike<number>[],
+  y: number[],
+  rows: number[],
+  idx: { r0: number[]; r1: number[] },
+): number[] {
+  const inRows = new Set(rows);
+  const parts = [idx.r0, idx.r1].map((ix) => ix.filter((i) => inRows.has(i)));
+  const F = Z[0].length;
+  const score = Array.from({ length: F }, (_, f) => {
+    const a = parts
+      .map((ix) =>
+        auroc(
+          ix.map((i) => Z[i][f]),
+          ix.map((i) => y[i]),
+        ),
+      )
+      .filter(Number.isFinite);
+    return a.length ? Math.abs(a.reduce((u, v) => u + v, 0) / a.length - 0.5) : 0;
+  });
+  return [...Array(F).keys()].sort((a, b) => score[b] - score[a] || a - b);
+}
+
+/** Shadow samples of one n, quantized, with their speaker folds and the r = 0 / r = 1 evaluation rows. */
+interface Prepared {
+  quant: ReturnType<typeof fitQuantizer>;
+  margin: number;
+  codes: Uint8Array[];
+  deq: Float64Array[];
+  y: number[];
+  fold: number[];
+  idx: { r0: number[]; r1: number[] };
+}
+
+function prepare(
+  samples: TrainingSample[],
+  options: Pick<TrainOptions, 'quantizationMargin'>,
+  folds: number,
+  seed: number,
+): Prepared {
+  const y = samples.map((s) => s.label as number);
+  if (!y.includes(1) || !y.includes(0))
+    throw new AttackTrainingError('attack training needs members and non-members');
+  const margin = options.quantizationMargin ?? QUANTIZATION_MARGIN;
+  const quant = fitQuantizer(
+    samples.map((s) => s.features),
+    margin,
+  );
+  const codes = samples.map((s) => quantize(quant, s.features));
+  const deq = codes.map((c) => dequantize(quant, c));
+  const fold = speakerFolds(samples, folds, seed);
+  const all = samples.map((_, i) => i);
+  const idx = {
+    r0: all.filter((i) => samples[i].label === 0 || samples[i].r === 0),
+    r1: all.filter((i) => samples[i].label === 0 || samples[i].r === 1),
+  };
+  return { quant, margin, codes, deq, y, fold, idx };
+}
+
+/** Mean z-scored decision of trained members, per sample (the ensemble's out-of-fold decision). */
+function ensembleOof(trained: { member: AttackMember; oof: number[] }[], count: number): number[] {
+  return [...Array(count).keys()].map(
+    (i) =>
+      trained.reduce((a, t) => a + (t.oof[i] - t.member.decision.mean) / t.member.decision.std, 0) /
+      trained.length,
+  );
+}
+
+/** Mean of the r = 0 and r = 1 AUROCs of out-of-fold decisions (the selection criterion). */
+function oofScore(oof: number[], p: Prepared): { r0: number; r1: number; score: number } {
+  const sub = (v: number[], ix: number[]): number[] => ix.map((i) => v[i]);
+  const r0 = auroc(sub(oof, p.idx.r0), sub(p.y, p.idx.r0));
+  const r1 = auroc(sub(oof, p.idx.r1), sub(p.y, p.idx.r1));
+  const parts = [r0, r1].filter(Number.isFinite);
+  return { r0, r1, score: parts.length ? parts.reduce((a, b) => a + b) / parts.length : auroc(oof, p.y) };
+}
+
+/** The model entry of trained members: Platt sigmoid and threshold on their out-of-fold ensemble decisions. */
+function assemble(
+  trained: { member: AttackMember; oof: number[] }[],
+  p: Prepared,
+  n: number,
+  targetFpr: number,
+  folds: number,
+): AttackModelEntry {
+  const { y, idx } = p;
+  const oof = ensembleOof(trained, y.length);
+  const platt = fitPlatt(oof, y);
+  const prob = oof.map((d) => plattProbability(platt, d));
+  const sub = (v: number[], ix: number[]): number[] => ix.map((i) => v[i]);
+  return {
+    n,
+    quantization: { bits: 8, min: p.quant.min, scale: p.quant.scale, margin: p.margin },
+    members: trained.map((t) => t.member),
+    platt,
+    threshold: thresholdForFpr(
+      prob.filter((_, i) => y[i] === 0),
+      targetFpr,
+    ),
+    calibration: {
+      samples: y.length,
+      members: y.filter((v) => v === 1).length,
+      nonmembers: y.filter((v) => v === 0).length,
+      cv_folds: folds,
+      oof_auroc: auroc(oof, y),
+      oof_auroc_r0: finiteOrNull(auroc(sub(oof, idx.r0), sub(y, idx.r0))),
+      oof_auroc_r1: finiteOrNull(auroc(sub(oof, idx.r1), sub(y, idx.r1))),
+      oof_tpr_at_target_fpr: tprAtFpr(prob, y, targetFpr),
+    },
   };
 }
 
@@ -238,49 +376,85 @@ export function trainAttackModel(samples: TrainingSample[], options: TrainOption
   const o = { ...options, seed: options.seed ?? 1, folds: options.folds ?? 3 };
   const F = samples[0].features.length;
   const specs = options.members ?? [{ kind: 'logistic' as const, selected: [...Array(F).keys()] }];
-  const y = samples.map((s) => s.label as number);
-  if (!y.includes(1) || !y.includes(0))
-    throw new AttackTrainingError('attack training needs members and non-members');
-  const margin = options.quantizationMargin ?? QUANTIZATION_MARGIN;
-  const quant = fitQuantizer(
-    samples.map((s) => s.features),
-    margin,
-  );
-  const codes = samples.map((s) => quantize(quant, s.features));
-  const deq = codes.map((c) => dequantize(quant, c));
-  const fold = speakerFolds(samples, o.folds, o.seed);
-  const all = samples.map((_, i) => i);
-  const idx = {
-    r0: all.filter((i) => samples[i].label === 0 || samples[i].r === 0),
-    r1: all.filter((i) => samples[i].label === 0 || samples[i].r === 1),
-  };
-  const trained = specs.map((spec) => trainMember(spec, deq, codes, y, fold, idx, o));
-  const oof = all.map(
-    (i) =>
-      trained.reduce((a, t) => a + (t.oof[i] - t.member.decision.mean) / t.member.decision.std, 0) /
-      trained.length,
-  );
-  const platt = fitPlatt(oof, y);
-  const prob = oof.map((d) => plattProbability(platt, d));
-  const sub = (v: number[], ix: number[]): number[] => ix.map((i) => v[i]);
+  const p = prepare(samples, options, o.folds, o.seed);
+  const trained = specs.map((spec) => trainMember(spec, p.deq, p.codes, p.y, p.fold, p.idx, o));
+  return assemble(trained, p, options.n, options.targetFpr, o.folds);
+}
+
+/** One candidate of {@link selectAttackModels}: a name (the ensemble spec) and its members. */
+export interface Candidate {
+  name: string;
+  members: MemberSpec[];
+}
+
+/** The selection table of {@link selectAttackModels} (stored in the bundle's notes). */
+export interface SelectionTable {
+  rule: string;
+  candidates: {
+    name: string;
+    /** Per n: out-of-fold AUROC at r = 0, at r = 1 and their mean. */
+    by_n: { n: number; r0: number | null; r1: number | null; score: number }[];
+    mean: number;
+  }[];
+  chosen: string;
+}
+
+/**
+ * Shadow-only model selection (docs/evaluation/README.md, "Shadow-only selection protocol"): every single-member
+ * candidate is trained once per n (hyper-parameters by speaker-grouped CV as in {@link trainAttackModel}); the
+ * ensemble of the two best is scored from their out-of-fold decisions; the candidate with the highest mean over
+ * n of the mean out-of-fold AUROC at r = 0 and r = 1 is chosen (ties: the earlier one).
+ * @param samplesByN shadow samples per voice count, in `options.counts` order
+ * @param candidates single-member candidates (each exactly one member spec), in tie-break order
+ * @returns the chosen candidate's models (one per n) and the selection table
+ * @throws AttackTrainingError as {@link trainAttackModel}
+ */
+export function selectAttackModels(
+  samplesByN: { n: number; samples: TrainingSample[] }[],
+  candidates: Candidate[],
+  options: Omit<TrainOptions, 'n' | 'members'>,
+): { models: AttackModelEntry[]; table: SelectionTable; chosen: Candidate } {
+  const o = { ...options, n: 0, seed: options.seed ?? 1, folds: options.folds ?? 3 };
+  const perN = samplesByN.map(({ n, samples }) => {
+    const p = prepare(samples, options, o.folds, o.seed);
+    const trained = candidates.map((c) =>
+      c.members.map((spec) => trainMember(spec, p.deq, p.codes, p.y, p.fold, p.idx, { ...o, n })),
+    );
+    return { n, p, trained };
+  });
+  const rows: SelectionTable['candidates'] = [];
+  const scoreOf = (pick: (x: (typeof perN)[number]) => { member: AttackMember; oof: number[] }[]) =>
+    perN.map((x) => {
+      const s = oofScore(ensembleOof(pick(x), x.p.y.length), x.p);
+      return { n: x.n, r0: finiteOrNull(s.r0), r1: finiteOrNull(s.r1), score: s.score };
+    });
+  const mean = (v: { score: number }[]): number => v.reduce((a, b) => a + b.score, 0) / v.length;
+  candidates.forEach((c, ci) => {
+    const by_n = scoreOf((x) => x.trained[ci]);
+    rows.push({ name: c.name, by_n, mean: mean(by_n) });
+  });
+  const order = [...rows.keys()].sort((a, b) => rows[b].mean - rows[a].mean || a - b);
+  const all: Candidate[] = [...candidates];
+  if (candidates.length >= 2) {
+    const [a, b] = order.slice(0, 2).sort((u, v) => u - v);
+    const ens: Candidate = {
+      name: `${candidates[a].name}+${candidates[b].name}`,
+      members: [...candidates[a].members, ...candidates[b].members],
+    };
+    const by_n = scoreOf((x) => [...x.trained[a], ...x.trained[b]]);
+    rows.push({ name: ens.name, by_n, mean: mean(by_n) });
+    all.push(ens);
+    perN.forEach((x) => x.trained.push([...x.trained[a], ...x.trained[b]]));
+  }
+  const best = [...rows.keys()].sort((a, b) => rows[b].mean - rows[a].mean || a - b)[0];
+  const models = perN.map((x) => assemble(x.trained[best], x.p, x.n, options.targetFpr, o.folds));
   return {
-    n: options.n,
-    quantization: { bits: 8, min: quant.min, scale: quant.scale, margin },
-    members: trained.map((t) => t.member),
-    platt,
-    threshold: thresholdForFpr(
-      prob.filter((_, i) => y[i] === 0),
-      options.targetFpr,
-    ),
-    calibration: {
-      samples: samples.length,
-      members: y.filter((v) => v === 1).length,
-      nonmembers: y.filter((v) => v === 0).length,
-      cv_folds: o.folds,
-      oof_auroc: auroc(oof, y),
-      oof_auroc_r0: finiteOrNull(auroc(sub(oof, idx.r0), sub(y, idx.r0))),
-      oof_auroc_r1: finiteOrNull(auroc(sub(oof, idx.r1), sub(y, idx.r1))),
-      oof_tpr_at_target_fpr: tprAtFpr(prob, y, options.targetFpr),
+    models,
+    chosen: all[best],
+    table: {
+      rule: 'highest mean over n of the mean out-of-fold AUROC at r = 0 and r = 1 (3-fold speaker-grouped CV on shadow samples)',
+      candidates: rows,
+      chosen: all[best].name,
     },
   };
 }

@@ -19,7 +19,10 @@ import {
   AttackTrainingError,
   type AttackBundle,
   type AttackModelEntry,
+  selectAttackModels,
+  type Candidate,
   type MemberSpec,
+  type SelectionTable,
   type TrainingSample,
 } from '../attack/index.js';
 import {
@@ -43,7 +46,28 @@ import {
   type LabSpeaker,
   type VoiceSet,
 } from './lab-data.js';
-import { bankContext, calibratedPairs, layoutFeatures, sortedDesc, viewOf, type SetView } from './views.js';
+import { chooseMargin, chooseNormQuantile, imposterNullFeatures } from './selection.js';
+import {
+  bankContext,
+  calibratedPairs,
+  layoutFeatures,
+  sortedDesc,
+  viewOf,
+  type BankContext,
+  type SetView,
+} from './views.js';
+
+/**
+ * The single-member candidates of the shadow-only selection, in tie-break order; the ensemble of the two best is
+ * the sixth (docs/evaluation/README.md, "Shadow-only selection protocol").
+ */
+export const SELECTION_CANDIDATES = [
+  'svm:target',
+  'logistic:target',
+  'svm:pairs',
+  'logistic:all',
+  'logistic:top6',
+] as const;
 
 /** Options of {@link runCalibration}. */
 export interface CalibrateOptions {
@@ -67,7 +91,10 @@ export interface CalibrateOptions {
   voice: VoiceSpec;
   /** Random voice subsets per shadow speaker and ratio (default 4). */
   subsets?: number;
-  /** Ensemble, e.g. `logistic:all+logistic:compact` (default with references) or `svm:all`. */
+  /**
+   * Ensemble, e.g. `logistic:all` or `svm:pairs+logistic:top6`. Default with references: chosen by the shadow-only
+   * selection among {@link SELECTION_CANDIDATES} and the ensemble of the best two; without: `logistic:all`.
+   */
   members?: string;
   targetFpr?: number;
   centre?: boolean;
@@ -97,7 +124,10 @@ export interface CalibrateOptions {
 export class ReferenceModelError extends AttackTrainingError {}
 
 /**
- * Parse an ensemble spec: `+`-separated `kind:set`, kind ∈ {logistic, svm}, set ∈ {all, compact, target}.
+ * Parse an ensemble spec: `+`-separated `kind:set`, kind ∈ {logistic, svm}, set ∈ {all, target, pairs, top<k>,
+ * compact}: `target` = the 120 target features, `pairs` = those and their 120 target − reference differences,
+ * `top<k>` = the k features of the layout with the largest single-feature shadow AUROC (ranked inside the CV,
+ * src/attack/train.ts `rankFeatures`), `compact` = the fixed six of round 2's first bundles.
  * @throws RangeError for an unknown kind or set, or a set that needs reference models without any
  */
 export function parseMembers(spec: string, calibrated: boolean): MemberSpec[] {
@@ -109,11 +139,19 @@ export function parseMembers(spec: string, calibrated: boolean): MemberSpec[] {
     let selected: number[];
     if (set === 'all') selected = [...names.keys()];
     else if (set === 'target') selected = [...FEATURE_NAMES.keys()];
-    else if (set === 'compact') {
+    else if (set === 'pairs' || /^top\d+$/.test(set)) {
+      if (!calibrated) throw new RangeError(`attack member "${part}": the ${set} set needs reference models`);
+      if (set === 'pairs')
+        selected = [...FEATURE_NAMES.keys(), ...FEATURE_NAMES.map((n) => names.indexOf(`calib.${n}`))];
+      else return { kind, selected: [...names.keys()], top: Number(set.slice(3)) };
+    } else if (set === 'compact') {
       if (!calibrated)
         throw new RangeError(`attack member "${part}": the compact set needs reference models`);
       selected = COMPACT_FEATURE_NAMES.map((n) => names.indexOf(n));
-    } else throw new RangeError(`attack member "${part}": feature set must be all, compact or target`);
+    } else
+      throw new RangeError(
+        `attack member "${part}": feature set must be all, target, pairs, top<k> or compact`,
+      );
     return { kind, selected };
   });
 }
@@ -241,7 +279,7 @@ export async function runCalibration(
         dataset: o.dataset,
         split: o.split,
         voicesPerSpeaker: referenceVoices,
-        nullVoices: referenceVoices,
+        nullVoices: 20,
         voice: o.voice,
         cache: o.cache,
         onProgress: (d, t) => o.onProgress?.(`embed references (${m.manifest.name})`, d, t),
@@ -276,10 +314,11 @@ export async function runCalibration(
       .sort((a, b) => a - b);
     const minVoiceSeconds = durations[Math.floor(0.01 * durations.length)] ?? 0;
     const calibrated = cal.length > 0;
-    const specs = parseMembers(
-      o.members ?? (calibrated ? 'logistic:all+logistic:compact' : 'logistic:all'),
-      calibrated,
-    );
+    const select = !o.members && calibrated;
+    const specs = select ? [] : parseMembers(o.members ?? 'logistic:all', calibrated);
+    const candidates: Candidate[] = select
+      ? SELECTION_CANDIDATES.map((name) => ({ name, members: parseMembers(name, true) }))
+      : [];
     const plainSpec: MemberSpec[] = [{ kind: 'logistic', selected: [...FEATURE_NAMES.keys()] }];
     const shadowLab = labs.get(shadow.sha256) as LabSpeaker[];
     const view = (m: SpeakerModel, i: number, set: VoiceSet): SetView =>
@@ -297,11 +336,12 @@ export async function runCalibration(
       encodermi_v_calibrated: [],
     };
     const gridPoints = (s: MemberSpec): number => (s.kind === 'svm' ? 12 : 4);
-    const steps = counts.length * (specs.reduce((a, s) => a + gridPoints(s), 0) + 4 * (1 + refs.length));
+    const mainSpecs = select ? candidates.flatMap((c) => c.members) : specs;
+    const steps = counts.length * (mainSpecs.reduce((a, s) => a + gridPoints(s), 0) + 4 * (1 + refs.length));
     let step = 0;
     const onStep = (): void => o.onProgress?.('train attack models', ++step, steps);
     const speakerIndex = new Map(shadowLab.map((s, i) => [s.speaker, i]));
-    for (const n of counts) {
+    const perN = counts.map((n) => {
       const sets = shadowVoiceSets(shadowLab, n, o.ratios, subsets, seed);
       const rows = sets.map((set) => {
         const i = speakerIndex.get(set.speaker) as number;
@@ -310,33 +350,64 @@ export async function runCalibration(
         const vRef = refs.map((m) => (m.sha256 === shadow.sha256 ? vS : view(m, i, set)));
         return { set, vS, vCal, vRef, features: layoutFeatures(vS, vCal) };
       });
-      const sample = (f: Float64Array, x: (typeof rows)[number]): TrainingSample => ({
-        features: f,
-        label: x.set.label,
-        speaker: x.set.speaker,
-        r: x.set.r,
-      });
-      const common = { n, targetFpr, seed, folds: o.folds, onStep };
-      models.push(
-        trainAttackModel(
-          rows.map((x) => sample(x.features, x)),
-          { ...common, members: specs },
-        ),
-      );
+      return { n, rows };
+    });
+    type Row = (typeof perN)[number]['rows'][number];
+    const sample = (f: Float64Array, x: Row): TrainingSample => ({
+      features: f,
+      label: x.set.label,
+      speaker: x.set.speaker,
+      r: x.set.r,
+    });
+    const folds = o.folds ?? 3;
+    const mainSamples = perN.map(({ n, rows }) => ({ n, samples: rows.map((x) => sample(x.features, x)) }));
+    // Shadow-only choices (docs/evaluation/README.md, "Shadow-only selection protocol").
+    o.onProgress?.('shadow-side imposter null', 0, 1);
+    const margin = chooseMargin(
+      mainSamples,
+      imposterNullFeatures(
+        banks.get(shadow.sha256) as BankContext,
+        cal.map((m) => banks.get(m.sha256) as BankContext),
+        settings,
+        o.nullSubsets ?? 4,
+        seed,
+      ),
+      folds,
+      seed,
+    );
+    const normShare = o.guard?.norm_share ?? 0.5;
+    const normQuantile = calibrated
+      ? chooseNormQuantile(
+          cal.map((m) => banks.get(m.sha256) as BankContext),
+          perN.flatMap(({ rows }) => rows.map((x) => x.vCal.map((v) => v.logNorms))),
+          normShare,
+        )
+      : undefined;
+    const common = { targetFpr, seed, folds: o.folds, onStep, quantizationMargin: margin.chosen };
+    let selection: SelectionTable | undefined;
+    let attackModel = o.members ?? 'logistic:all';
+    if (select) {
+      const r = selectAttackModels(mainSamples, candidates, common);
+      models.push(...r.models);
+      selection = r.table;
+      attackModel = r.chosen.name;
+    } else {
+      for (const { n, samples } of mainSamples)
+        models.push(trainAttackModel(samples, { ...common, n, members: specs }));
+    }
+    for (const { n, rows } of perN) {
+      const c = { ...common, n };
       plainModels.push(
         trainAttackModel(
           rows.map((x) => sample(Float64Array.from(x.vS.features), x)),
-          { ...common, members: plainSpec },
+          { ...c, members: plainSpec },
         ),
       );
       refs.forEach((_, j) =>
         guardModels[j].push(
           trainAttackModel(
             rows.map((x) => sample(Float64Array.from(x.vRef[j].features), x)),
-            {
-              ...common,
-              members: plainSpec,
-            },
+            { ...c, members: plainSpec },
           ),
         ),
       );
@@ -405,13 +476,13 @@ export async function runCalibration(
       },
       ratios: o.ratios,
       target_fpr: targetFpr,
-      attack_model: o.members ?? (calibrated ? 'logistic:all+logistic:compact' : 'logistic:all'),
+      attack_model: attackModel,
       models,
       plain_models: plainModels,
       guard: {
         alpha: 0.025,
-        norm_quantile: 0.95,
-        norm_share: 0.5,
+        norm_quantile: normQuantile?.chosen ?? 0.95,
+        norm_share: normShare,
         range_share: 0.25,
         min_voice_seconds: Math.round(minVoiceSeconds * 1000) / 1000,
         ...o.guard,
@@ -424,6 +495,12 @@ export async function runCalibration(
         shadow_speakers: shadowLab.length,
         shadow_clips: clips,
         queries,
+        selection: {
+          protocol: 'docs/evaluation/README.md, "Shadow-only selection protocol"',
+          attack_model: selection ?? `fixed by --attack-model ${attackModel}`,
+          quantization_margin: margin,
+          ...(normQuantile && { guard_norm_quantile: normQuantile }),
+        },
       },
     };
     return { bundle, queries, seconds: (performance.now() - t0) / 1000 };

@@ -8,7 +8,7 @@
  * out-of-domain non-members (speakers of another corpus, e.g. Arabic keywords): member and inconclusive shares.
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import {
   accuracy,
   auroc,
@@ -202,6 +202,8 @@ export interface EvaluateOptions {
   nonmemberDataset?: string;
   /** Out-of-domain corpus folder (utterances.tsv with speaker, keyword, path), e.g. arabic-speech-commands. */
   oodDataset?: string;
+  /** Further out-of-domain corpus folders; their rows' set names start with the folder name. */
+  extraOodDatasets?: string[];
   /** Also write the target's and the reference models' banks and the target null beside the bundle. */
   exportReferences?: boolean;
   commandLine?: string;
@@ -560,10 +562,12 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
       }
     }
     const allVoices = scoreAllVoices(sc, labs, seconds, fprs);
-    const ood =
-      o.oodDataset && existsSync(resolve(o.oodDataset, 'utterances.tsv'))
-        ? await evaluateOod(sc, models, o, count)
-        : [];
+    const ood: OodRow[] = [];
+    for (const [i, dir] of [o.oodDataset, ...(o.extraOodDatasets ?? [])].entries()) {
+      if (!dir || !existsSync(resolve(dir, 'utterances.tsv'))) continue;
+      const rowsOf = await evaluateOod(sc, models, dir, o, count);
+      ood.push(...(i === 0 ? rowsOf : rowsOf.map((r) => ({ ...r, set: `${basename(dir)}: ${r.set}` }))));
+    }
     const nonmembers = speakers.filter((s) => s.label === 0).length;
     const nmax = Math.max(...nul.main.keys());
     return {
@@ -626,10 +630,10 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationRepor
 async function evaluateOod(
   sc: Scoring,
   models: SpeakerModel[],
+  dir: string,
   o: EvaluateOptions,
   count: (m: SpeakerModel, q: number) => void,
 ): Promise<OodRow[]> {
-  const dir = o.oodDataset as string;
   const rows = await readTsv(resolve(dir, 'utterances.tsv'), ['speaker', 'path']);
   const n = Math.max(...sc.scorer.voiceCounts);
   const bySpeaker = new Map<string, { keyword: string; path: string }[]>();

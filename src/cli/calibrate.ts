@@ -67,7 +67,7 @@ export function registerCalibrate(program: Command): void {
     .option('--pad <none|wrap>', 'wrap-pad voices shorter than the chunk length (uniform batches)', 'wrap')
     .option(
       '--attack-model <spec>',
-      'attack ensemble: +-separated kind:set, kind logistic|svm, set all|compact|target (default logistic:all+logistic:compact with references, logistic:all without)',
+      'attack ensemble: +-separated kind:set, kind logistic|svm, set all|target|pairs|top<k>|compact (default with references: chosen by the shadow-only selection, docs/evaluation/README.md; logistic:all without)',
     )
     .option('--subsets <k>', 'random voice subsets per shadow speaker and ratio', '4')
     .option(
@@ -165,6 +165,37 @@ export function registerCalibrate(program: Command): void {
           process.stdout.write(
             `  n=${m.n}: ${c.members} member / ${c.nonmembers} non-member samples, ${p}; held-out AUROC r=1 ${c.oof_auroc_r1?.toFixed(3) ?? 'n/a'}, r=0 ${c.oof_auroc_r0?.toFixed(3) ?? 'n/a'} (plain attack r=0 ${plain?.oof_auroc_r0?.toFixed(3) ?? 'n/a'})\n`,
           );
+        }
+        const sel = r.bundle.notes?.selection as
+          | {
+              attack_model: string | { candidates: { name: string; mean: number }[]; chosen: string };
+              quantization_margin: {
+                chosen: number;
+                candidates: { margin: number; oof_clamp_rate: number; null_clamp_rate: number }[];
+              };
+              guard_norm_quantile?: {
+                chosen: number;
+                candidates: { quantile: number; false_alarm_rate: number }[];
+              };
+            }
+          | undefined;
+        if (sel) {
+          if (typeof sel.attack_model !== 'string') {
+            for (const c of sel.attack_model.candidates)
+              process.stdout.write(
+                `  candidate ${c.name}: shadow out-of-fold AUROC (mean of r=0, r=1 over n) ${c.mean.toFixed(4)}\n`,
+              );
+            process.stdout.write(`  selected: ${sel.attack_model.chosen}\n`);
+          }
+          const qm = sel.quantization_margin;
+          process.stdout.write(
+            `  quantization margin ${qm.chosen} (${qm.candidates.map((c) => `${c.margin}: out-of-fold ${(c.oof_clamp_rate * 100).toFixed(2)}%, null ${(c.null_clamp_rate * 100).toFixed(2)}%`).join('; ')})\n`,
+          );
+          const g = sel.guard_norm_quantile;
+          if (g)
+            process.stdout.write(
+              `  guard norm quantile ${g.chosen} (false alarms on shadow voice sets: ${g.candidates.map((c) => `${c.quantile}: ${(c.false_alarm_rate * 100).toFixed(1)}%`).join(', ')})\n`,
+            );
         }
         if (r.bundle.target) {
           process.stdout.write(

@@ -15,6 +15,7 @@ interface EvaluateCliOptions {
   seeds: string;
   ratios: string;
   ood?: string | false;
+  oodExtra?: string[];
   nonmemberData?: string;
   cache: string | false;
   progress: boolean;
@@ -47,6 +48,11 @@ export function registerEvaluate(program: Command): void {
       'out-of-domain corpus of non-members (default: $SLMIA_DATA_DIR/arabic-speech-commands when present)',
     )
     .option('--no-ood', 'no out-of-domain rows')
+    .option(
+      '--ood-extra <dir>',
+      'a further out-of-domain corpus (repeatable; its rows are named after the folder)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--cache <file>', 'embedding cache database (default .work/embedding-cache.sqlite)')
     .option('--no-cache', 'do not use the embedding cache')
     .option('--no-progress', 'no progress bar')
@@ -74,6 +80,7 @@ export function registerEvaluate(program: Command): void {
           ratios: parseNumberList('--ratios', opts.ratios, (v) => v >= 0 && v <= 1, 'numbers in [0, 1]'),
           oodDataset:
             opts.ood === false ? undefined : (opts.ood ?? resolve(dataDir(), 'arabic-speech-commands')),
+          extraOodDatasets: opts.oodExtra,
           exportReferences: opts.exportReferences,
           nonmemberDataset: opts.nonmemberData,
           commandLine: `slmia ${process.argv.slice(2).join(' ')}`,
