@@ -13,11 +13,12 @@ import {
   auditFiles,
   nullFileName,
   openAuditContext,
+  parseMembers,
   ReferenceModelError,
-  REFERENCE_BATCH,
   referencesFileName,
   runCalibration,
   runEvaluation,
+  SELECTION_CANDIDATES,
   voiceSubsets,
   writeReport,
 } from '../src/audit/index.js';
@@ -87,8 +88,9 @@ run(
       cache,
     };
     const first = await runCalibration(opts);
-    // per model: 16 reference clips (one query) + 8 shadow speakers × 20 clips (⌈160/64⌉ = 3 queries)
-    t.is(first.queries, 2 * (1 + 3));
+    // per model: 4 reference speakers × 20 clips — bank and extra voices, for the shadow-side imposter null and
+    // the guard's norm quantile — (blocks of 16: 5 queries) + 8 shadow speakers × 20 clips (⌈160/64⌉ = 3 queries)
+    t.is(first.queries, 2 * (5 + 3));
     const second = await runCalibration(opts);
     t.is(second.queries, 0);
     t.deepEqual(
@@ -111,13 +113,23 @@ run(
       b.calibration_references.map((r) => r.name),
       ['tdnn-ce-target'],
     );
+    // shadow-only selection: all candidates scored, the best mean chosen, its members shipped
+    const sel = b.notes?.selection as {
+      attack_model: { candidates: { name: string; mean: number }[]; chosen: string };
+      quantization_margin: { chosen: number };
+      guard_norm_quantile: { chosen: number };
+    };
+    const names = sel.attack_model.candidates.map((c) => c.name);
+    t.deepEqual(names.slice(0, 5), [...SELECTION_CANDIDATES]);
+    t.is(names.length, 6, 'and the ensemble of the best two');
+    const best = Math.max(...sel.attack_model.candidates.map((c) => c.mean));
+    t.is(sel.attack_model.candidates.find((c) => c.name === b.attack_model)?.mean, best);
     t.deepEqual(
       b.models[0].members.map((m) => [m.classifier.kind, m.selected.length]),
-      [
-        ['logistic', 252],
-        ['logistic', 6],
-      ],
+      parseMembers(b.attack_model, true).map((m) => [m.kind, m.top ?? m.selected.length]),
     );
+    t.is(b.models[0].quantization.margin, sel.quantization_margin.chosen);
+    t.is(b.guard.norm_quantile, sel.guard_norm_quantile.chosen);
     t.is(b.plain_models.length, 2);
     t.is(b.references[0].guard_models.length, 2);
     t.is(b.baselines.encodermi_t_calibrated.length, 2);
@@ -153,9 +165,9 @@ run(
       splitPath: splitFile,
     });
     try {
-      // 4 speakers × 20 clips (bank + null voices) in blocks of REFERENCE_BATCH; every block holds clips the
-      // calibration did not embed (only the 4 bank clips per speaker are cached), so each takes one query
-      t.is(ctx.target.bank.references.queries, (4 * 20) / REFERENCE_BATCH);
+      // 4 speakers × 20 clips (bank + null voices): the calibration embedded all of them (its shadow-side imposter
+      // null and the guard's norm quantile read the extra voices too), so the cache serves the bank
+      t.is(ctx.target.bank.references.queries, 0);
       t.is(ctx.target.bank.references.speakers.length, 4);
       t.deepEqual(
         ctx.referenceModels.map((r) => r.model.manifest.name),
