@@ -270,7 +270,10 @@ test('shadow-only selection: top-k features ranked on shadow samples, candidates
     rows,
     idx,
   );
-  t.deepEqual([...ranked.slice(0, 10)].sort((a, b) => a - b), all(10));
+  t.deepEqual(
+    [...ranked.slice(0, 10)].sort((a, b) => a - b),
+    all(10),
+  );
   const candidates = [
     { name: 'logistic:noise', members: [{ kind: 'logistic' as const, selected: [50, 60, 70, 80] }] },
     { name: 'logistic:top6', members: [{ kind: 'logistic' as const, selected: all(F), top: 6 }] },
@@ -302,7 +305,10 @@ test('shadow-only selection: top-k features ranked on shadow samples, candidates
     t.is(row?.r0, m.calibration.oof_auroc_r0);
   }
   const top = r.table.candidates[1].by_n;
-  t.true(top.every((b) => b.score > noise.mean + 0.15), JSON.stringify(top));
+  t.true(
+    top.every((b) => b.score > noise.mean + 0.15),
+    JSON.stringify(top),
+  );
 });
 
 test('quantization margin: the smallest candidate whose out-of-fold and null clamping rates are ≤ 0.5%', (t) => {
