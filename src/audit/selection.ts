@@ -12,8 +12,8 @@ import {
   type Quantizer,
   type TrainingSample,
 } from '../attack/index.js';
-import { buildReferenceBank, voiceLogNorms } from '../features/index.js';
-import { layoutFeatures, viewOf, type BankContext, type FeatureSettings } from './views.js';
+import { voiceLogNorms } from '../features/index.js';
+import { layoutFeatures, leaveOneOut, viewOf, type BankContext, type FeatureSettings } from './views.js';
 
 /** Candidate quantization margins, smallest first, and the largest clamping rate allowed. */
 export const MARGIN_CANDIDATES = [0.1, 0.25, 0.5, 1];
@@ -55,14 +55,7 @@ export function imposterNullFeatures(
   const out = new Map<number, Float64Array[]>(settings.counts.map((n) => [n, []]));
   const K = model.references.embeddings.length;
   for (let k = 0; k < K; k++) {
-    const loo = all.map((c) => ({
-      bank: buildReferenceBank(
-        c.references.embeddings.filter((_, j) => j !== k),
-        opts,
-      ),
-      norms: c.norms,
-    }));
-    const pool = all.map((c) => [...c.references.embeddings[k], ...(c.references.extra[k] ?? [])]);
+    const { loo, pool } = leaveOneOut(all, k, opts);
     const rng = seededRng(seed * 100003 + k);
     for (const n of settings.counts) {
       if (pool[0].length < n) continue;

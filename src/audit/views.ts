@@ -104,6 +104,28 @@ export function layoutFeatures(target: SetView, refs: SetView[]): Float64Array {
   return calibratedFeatures(target, refs);
 }
 
+/**
+ * The banks of every model without reference speaker k (mean recomputed without k, so k is a stranger to them)
+ * and k's own voices (bank + extra) per model: the leave-one-out construction of the target-side null.
+ * @param all bank contexts, one per model, holding the same reference speakers
+ */
+export function leaveOneOut(
+  all: Pick<BankContext, 'references' | 'norms'>[],
+  k: number,
+  opts: { similarity: Similarity; centre: boolean },
+): { loo: Pick<BankContext, 'bank' | 'norms'>[]; pool: Float32Array[][] } {
+  return {
+    loo: all.map((c) => ({
+      bank: buildReferenceBank(
+        c.references.embeddings.filter((_, j) => j !== k),
+        opts,
+      ),
+      norms: c.norms,
+    })),
+    pool: all.map((c) => [...c.references.embeddings[k], ...(c.references.extra[k] ?? [])]),
+  };
+}
+
 /** The target-side null and guard statistics of a bundle on one target (per voice count n). */
 export interface TargetNull {
   /** Main attack decision null per n. */
@@ -159,11 +181,7 @@ export function computeTargetNull(
   const guard = refs.map(() => new Map<number, number[]>(counts.map((n) => [n, []])));
   const setsPerN: Record<string, number> = {};
   for (let k = 0; k < K; k++) {
-    const loo = all.map((c) => {
-      const others = c.references.embeddings.filter((_, j) => j !== k);
-      return { bank: buildReferenceBank(others, opts), norms: c.norms };
-    });
-    const pool = all.map((c) => [...c.references.embeddings[k], ...(c.references.extra[k] ?? [])]);
+    const { loo, pool } = leaveOneOut(all, k, opts);
     const count = pool[0].length;
     const rng = seededRng(bundle.null.seed * 100003 + k);
     for (const n of counts) {
@@ -337,13 +355,7 @@ export function computeAveragedNull(
   const main: number[] = [];
   const guard: number[][] = refs.map(() => []);
   for (let k = 0; k < K; k++) {
-    const loo = all.map((c) => ({
-      bank: buildReferenceBank(
-        c.references.embeddings.filter((_, j) => j !== k),
-        opts,
-      ),
-      norms: c.norms,
-    }));
+    const { loo } = leaveOneOut(all, k, opts);
     const rng = seededRng(bundle.null.seed * 100003 + 7919 * voices + k);
     for (let t = 0; t < bundle.null.subsets; t++) {
       const pick = shuffled([...Array(pools[k][0].length).keys()], rng).slice(0, used);
