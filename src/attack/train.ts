@@ -57,9 +57,9 @@ export interface TrainOptions {
 }
 
 /**
- * Quantization ranges are the shadow's observed ranges widened by half of themselves on each side: target
- * features a little outside them (another model, another population) would otherwise be clamped, which cost
- * resnet-aam 0.012 AUROC at r = 0 with the bare ranges (2% of the target features clamped).
+ * Default quantization margin of {@link trainAttackModel} when none is given: the shadow's observed ranges
+ * widened by half of themselves on each side. `slmia calibrate` instead chooses the margin per bundle from shadow
+ * clamping rates (src/audit/selection.ts `chooseMargin`).
  */
 export const QUANTIZATION_MARGIN = 0.5;
 
