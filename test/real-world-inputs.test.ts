@@ -92,6 +92,43 @@ withData(
   },
 );
 
+withData(
+  'SPEAKER7001 (target non-member) with 0.5 s of -50 dBFS white noise before and after each clip: inconclusive (noisy-margins), never member',
+  async (t) => {
+    // Issue 10: WebRTC's VAD keeps these noise margins as speech; they became a component shared by every voice
+    // and turned this speaker into a confident member (p 0.0013; plain clips p 0.64). The energy gate measures
+    // them (Clip.gatedSeconds) and the guard refuses the verdict until the bundles are calibrated through it.
+    const dir = mkdtempSync(join(tmpdir(), 'slmia-noise-'));
+    const flacs = filesOf(resolve(speechocean as string, 'audio', 'SPEAKER7001')).slice(0, 10);
+    const plain = await auditFiles(await context(), 'SPEAKER7001', flacs);
+    let seed = 7001;
+    const gauss = () => {
+      const u = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) + 1) / 2 ** 32;
+      return Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+    };
+    const noisy: string[] = [];
+    for (const f of flacs) {
+      const a = await decodeAudioFile(f);
+      const pcm = Int16Array.from({ length: a.samples.length + 16000 }, () =>
+        Math.round(gauss() * 0.003 * 32768),
+      );
+      a.samples.forEach((v, i) => (pcm[8000 + i] = Math.round(v * 32768)));
+      const w = new wavefile.WaveFile();
+      w.fromScratch(1, 16000, '16', pcm);
+      const out = join(dir, `${f.slice(-14, -5)}.wav`);
+      writeFileSync(out, w.toBuffer());
+      noisy.push(out);
+    }
+    const r = await auditFiles(await context(), 'SPEAKER7001-noise', noisy);
+    t.is(plain.verdict, 'non-member', `plain p ${plain.p_value}`);
+    t.true((plain.guard.noisy_margin_share ?? 1) <= 0.1, `plain share ${plain.guard.noisy_margin_share}`);
+    t.is(r.verdict, 'inconclusive', `noise margins p ${r.p_value}`);
+    t.is(r.reason, 'noisy-margins');
+    t.true((r.guard.noisy_margin_share ?? 0) > 0.2, `share ${r.guard.noisy_margin_share}`);
+    t.regex(r.guard.detail ?? '', /steady background around the speech/);
+  },
+);
+
 const caseFile = (name: string) => resolve(casesDir, name);
 const maxDiff = (a: Float32Array, b: Float32Array) =>
   a.reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);

@@ -6,7 +6,7 @@ import { AudioError } from '../errors.js';
 import { decodeAudioFile, type DecodedAudio } from './decode.js';
 import { resample } from './resample.js';
 import { trimSilence, type TrimOptions } from './trim.js';
-import { detectSpeech, VAD_DEFAULTS, type VadOptions } from './vad.js';
+import { detectSpeech, VAD_DEFAULTS, VAD_GATED, type VadOptions } from './vad.js';
 
 /** Options of {@link prepareAudio} / {@link loadClip}. */
 export interface PrepareOptions {
@@ -32,6 +32,11 @@ export interface Clip {
   seconds: number;
   /** Seconds the VAD called speech (equal to `seconds` with the VAD off). */
   speechSeconds: number;
+  /**
+   * Seconds the stage would keep with the energy gate ({@link VAD_GATED}) — steady background noise, hum or
+   * dither around the speech that the VAD kept is cut there; absent with the VAD off or a non-default stage.
+   */
+  gatedSeconds?: number;
 }
 
 /**
@@ -71,12 +76,16 @@ export async function prepareAudio(audio: DecodedAudio, options: PrepareOptions)
       `${speech.speechSeconds.toFixed(2)} s of speech in ${rawSeconds.toFixed(2)} s of audio (voice activity detection); the model needs at least ${min} s of speech`,
     );
   }
+  // The gated stage on the same samples, measured only (see VAD_GATED): ~0.1 ms per 2 s clip.
+  const gated =
+    options.vad === undefined ? await detectSpeech(samples, options.sampleRate, VAD_GATED) : undefined;
   return {
     source: audio.source,
     samples: speech.samples,
     sampleRate: options.sampleRate,
     seconds: speech.keptSeconds,
     speechSeconds: speech.speechSeconds,
+    ...(gated ? { gatedSeconds: gated.keptSeconds } : {}),
   };
 }
 

@@ -23,14 +23,42 @@ export interface VadOptions {
   marginSeconds: number;
   /** Remove runs of digital silence inside the kept region too (not only at the ends). */
   dropDigitalSilence: boolean;
+  /**
+   * Energy gate, lower threshold, dB above the clip's noise floor (0 or absent: no energy gate): a frame is
+   * speech only when libfvad calls it speech *and* its energy is at least this far above the clip's noise floor
+   * (half way from the floor to the clip's loudest 50 ms, in dB, when the clip spans less than twice this).
+   */
+  energyAboveFloorDb?: number;
+  /**
+   * Energy gate, upper threshold, dB below the clip's loudest 50 ms (0 or absent: the lower threshold only):
+   * the clip is cut to the first … last speech frame that also reaches this level (or the lower threshold,
+   * if higher). Steady background noise, hum or dither at the ends of a clip, far below its speech, is then cut
+   * however libfvad scores it; quieter speech between such frames is kept.
+   */
+  energyBelowPeakDb?: number;
 }
 
-/** Defaults used by the audit, the reference bank and calibration. */
+/** Defaults used by the audit, the reference bank and calibration (no energy gate: the shipped bundles' stage). */
 export const VAD_DEFAULTS: VadOptions = { mode: 2, marginSeconds: 0.1, dropDigitalSilence: true };
 
-/** Stable text form of VAD options for cache keys and file headers, e.g. `fvad:m2,margin=0.100,drop-ds`. */
+/**
+ * The defaults with the energy gate (lower threshold 6 dB above the clip's noise floor, upper 25 dB below its
+ * loudest 50 ms; settings chosen on shadow speakers' clips, docs/audio.md). Not yet the audit's stage (the shipped
+ * bundles would have to be recalibrated through it); audits run it next to the stage to measure how much of each
+ * kept clip is steady background rather than speech (`Clip.gatedSeconds`, the `noisy-margins` guard).
+ */
+export const VAD_GATED: VadOptions = { ...VAD_DEFAULTS, energyAboveFloorDb: 6, energyBelowPeakDb: 25 };
+
+/**
+ * Stable text form of VAD options for cache keys and file headers, e.g.
+ * `fvad:m2,margin=0.100,drop-ds,floor+6dB,peak-25dB`.
+ */
 export function vadLabel(o: VadOptions): string {
-  return `fvad:m${o.mode},margin=${o.marginSeconds.toFixed(3)}${o.dropDigitalSilence ? ',drop-ds' : ''}`;
+  return (
+    `fvad:m${o.mode},margin=${o.marginSeconds.toFixed(3)}${o.dropDigitalSilence ? ',drop-ds' : ''}` +
+    (o.energyAboveFloorDb ? `,floor+${o.energyAboveFloorDb}dB` : '') +
+    (o.energyAboveFloorDb && o.energyBelowPeakDb ? `,peak-${o.energyBelowPeakDb}dB` : '')
+  );
 }
 
 /** Result of {@link detectSpeech}. */
@@ -129,6 +157,81 @@ function frameDecisions(samples: Float32Array, rate: number, mode: number): Int8
   return new Int8Array(m.HEAP16.buffer.slice(out, out + frames));
 }
 
+/** Frames of the moving average whose maximum is the clip's loudest level. */
+const LEVEL_FRAMES = 5;
+/** Share of the clip's frames (digital silence left out) at or below its noise-floor estimate. */
+const FLOOR_QUANTILE = 0.05;
+
+/**
+ * The energy gate of {@link VadOptions.energyAboveFloorDb} and {@link VadOptions.energyBelowPeakDb}, in place:
+ * speech decisions (1) of frames below the lower threshold become non-speech (0), those at or above the upper
+ * threshold become 2 (speech that anchors the trimming); digital silence (-1) and non-speech stay.
+ *
+ * Frame energy: mean square of the frame's samples after removing the frame's mean (DC offset, as Kaldi's
+ * `remove_dc_offset`). Noise floor: the 5 % quantile of the frame energies (digital silence left out). Loudest
+ * level: the largest mean energy of 5 consecutive frames (50 ms: one click cannot set it). Lower threshold:
+ * floor + min(`aboveDb`, (loudest − floor) / 2) in dB; upper: max(lower, loudest − `belowPeakDb`).
+ * These are the two thresholds of Rabiner & Sambur's endpoint detector ("An algorithm for determining the
+ * endpoints of isolated utterances", Bell Syst. Tech. J. 54(2), 1975): a lower one a fixed factor above the
+ * background energy measured on the recording itself, an upper one relative to the recording's peak that a
+ * stretch must reach to count as an utterance — the same idea as the relative-to-peak floor of trimming tools
+ * (librosa.effects.trim, `top_db`) and Kaldi's energy VAD (compute-vad), whose threshold follows the
+ * recording's own log-energy rather than an absolute level. Settings chosen on shadow speakers' clips
+ * (docs/audio.md).
+ * @param decisions `[frames]` int8 from {@link frameDecisions}
+ * @param samples `[numSamples] float32` the decisions were made on
+ * @param len samples per frame
+ * @param aboveDb lower threshold, dB above the noise floor
+ * @param belowPeakDb upper threshold, dB below the loudest 50 ms (0: no upper threshold)
+ */
+function gateByEnergy(
+  decisions: Int8Array,
+  samples: Float32Array,
+  len: number,
+  aboveDb: number,
+  belowPeakDb: number,
+): void {
+  const frames = decisions.length;
+  if (frames === 0) return;
+  const energy = new Float64Array(frames);
+  const live: number[] = [];
+  for (let f = 0; f < frames; f++) {
+    const o = f * len;
+    let sum = 0;
+    let sq = 0;
+    for (let i = 0; i < len; i++) {
+      const v = samples[o + i];
+      sum += v;
+      sq += v * v;
+    }
+    const e = sq / len - (sum / len) ** 2;
+    energy[f] = e > 0 ? e : 0; // NaN (never after decoding's checks) counts as 0
+    if (decisions[f] !== -1) live.push(energy[f]);
+  }
+  if (live.length === 0) return;
+  live.sort((a, b) => a - b);
+  const floor = live[Math.floor((live.length - 1) * FLOOR_QUANTILE)];
+  // The largest mean over LEVEL_FRAMES consecutive frames (over all frames when the clip has fewer).
+  const w = Math.min(LEVEL_FRAMES, frames);
+  let run = 0;
+  for (let f = 0; f < w; f++) run += energy[f];
+  let loudest = run;
+  for (let f = w; f < frames; f++) {
+    run += energy[f] - energy[f - w];
+    loudest = Math.max(loudest, run);
+  }
+  loudest /= w;
+  if (!(loudest > 0)) return;
+  const spanDb = floor > 0 ? 10 * Math.log10(loudest / floor) : Infinity;
+  const lower = floor * 10 ** (Math.min(aboveDb, spanDb / 2) / 10);
+  const upper = belowPeakDb ? Math.max(lower, loudest * 10 ** (-belowPeakDb / 10)) : Infinity;
+  for (let f = 0; f < frames; f++) {
+    if (decisions[f] !== 1) continue;
+    if (energy[f] < lower) decisions[f] = 0;
+    else if (energy[f] >= upper) decisions[f] = 2;
+  }
+}
+
 /**
  * Find the speech in a clip and cut it to it (see the module comment).
  * @param samples `[numSamples] float32` in [-1, 1)
@@ -144,9 +247,15 @@ export async function detectSpeech(
   const rate = FVAD_RATES.includes(sampleRate) ? sampleRate : 16000;
   const probe = rate === sampleRate ? samples : await resample(samples, sampleRate, rate);
   const decisions = frameDecisions(probe, rate, options.mode);
+  if (options.energyAboveFloorDb) {
+    const len = Math.round(rate * FRAME_SECONDS);
+    gateByEnergy(decisions, probe, len, options.energyAboveFloorDb, options.energyBelowPeakDb ?? 0);
+  }
   const hop = sampleRate * FRAME_SECONDS; // input samples per decision frame (may be fractional)
   const at = (f: number): number => Math.min(samples.length, Math.round(f * hop));
-  let first = decisions.indexOf(1);
+  // Trimming anchors on the frames the energy gate calls loud speech (2), when there are any.
+  const anchor = decisions.includes(2) ? 2 : 1;
+  let first = decisions.indexOf(anchor);
   if (first < 0) {
     return {
       samples: samples.subarray(0, 0),
@@ -157,19 +266,17 @@ export async function detectSpeech(
       droppedSilenceSeconds: 0,
     };
   }
-  let last = decisions.lastIndexOf(1);
+  let last = decisions.lastIndexOf(anchor);
+  let speech = 0; // speech frames between the anchors (not in the margins)
+  for (let f = first; f <= last; f++) if (decisions[f] >= 1) speech++;
   const margin = Math.round(options.marginSeconds / FRAME_SECONDS);
   for (let k = 0; k < margin && first > 0 && decisions[first - 1] !== -1; k++) first--;
   for (let k = 0; k < margin && last + 1 < decisions.length && decisions[last + 1] !== -1; k++) last++;
   const start = at(first);
   // The last frame's margin may reach the clip's tail that is shorter than one frame; keep it unless silent.
   const end = last === decisions.length - 1 && decisions[last] !== -1 ? samples.length : at(last + 1);
-  let speech = 0;
   let silent = 0;
-  for (let f = first; f <= last; f++) {
-    if (decisions[f] === 1) speech++;
-    else if (decisions[f] === -1) silent++;
-  }
+  for (let f = first; f <= last; f++) if (decisions[f] === -1) silent++;
   let kept = samples.subarray(start, end);
   if (options.dropDigitalSilence && silent > 0) {
     const parts: Float32Array[] = [];

@@ -507,6 +507,7 @@ export async function auditClipStream(
   // features read as a very consistent speaker; it is audited once.
   const firstSource = new Map<string, string>();
   let duplicates = 0;
+  const noisyShares: number[] = [];
   for await (const c of clips) {
     const entry: AuditResult['clips'][number] = {
       source: c.source,
@@ -522,6 +523,8 @@ export async function auditClipStream(
       continue;
     }
     firstSource.set(key, c.source);
+    if (c.gatedSeconds !== undefined && c.seconds > 0)
+      noisyShares.push(Math.max(0, c.seconds - c.gatedSeconds) / c.seconds);
     seconds.push(...voiceSeconds(c.samples, rate, ctx.voice));
     for (const s of streams) await s.add(c);
   }
@@ -583,6 +586,7 @@ export async function auditClipStream(
     refLogNorms,
     outOfRange,
     seconds,
+    noisyShares,
   );
   const v = decideVerdict(ctx, n, fits.main, decision, guard);
   const t2 = performance.now();

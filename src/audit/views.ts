@@ -226,7 +226,21 @@ export function computeTargetNull(
 
 /** Why a verdict is inconclusive (null: it is not). */
 export type InconclusiveReason =
-  'voices-too-short' | 'reference-member-like' | 'reference-atypical-voices' | 'features-out-of-range' | null;
+  | 'voices-too-short'
+  | 'noisy-margins'
+  | 'reference-member-like'
+  | 'reference-atypical-voices'
+  | 'features-out-of-range'
+  | null;
+
+/**
+ * Largest median share of a clip's kept audio that the energy gate may cut before an audit is `noisy-margins`.
+ * Reference (imposter) speakers' clips, 10 per speaker, 50 speakers: median share ≤ 0.016 (0 for half of them);
+ * 0.10 is six times that. Steady background kept as speech around the voices makes them look alike (a non-member
+ * with 0.5 s of −50 dBFS noise around each clip was called member in 8 of 50 cases), and the shipped bundles
+ * were calibrated on clean clips.
+ */
+export const NOISY_MARGIN_SHARE = 0.1;
 
 /** The out-of-domain guard's findings for one audit. */
 export interface GuardResult {
@@ -238,6 +252,11 @@ export interface GuardResult {
   out_of_range_share: number;
   /** Median seconds of audio per audited voice (before wrap padding). */
   median_voice_seconds: number;
+  /**
+   * Median over the clips of the share of kept audio that the energy gate would cut (steady background around
+   * the speech; `Clip.gatedSeconds`), or null when not measured.
+   */
+  noisy_margin_share: number | null;
   reason: InconclusiveReason;
   /** Human-readable explanation when inconclusive. */
   detail: string | null;
@@ -259,6 +278,7 @@ export function applyGuard(
   refLogNorms: ArrayLike<number>[],
   outOfRange: number,
   voiceSeconds: ArrayLike<number>,
+  noisyMarginShares: ArrayLike<number> = [],
 ): GuardResult {
   const g = bundle.guard;
   const pv = guardDecisions.map((d, j) => {
@@ -276,9 +296,13 @@ export function applyGuard(
   const j1 = pv.findIndex((p) => p < g.alpha);
   const j2 = shares.findIndex((v) => v > g.norm_share);
   const seconds = median(voiceSeconds);
+  const noisy = noisyMarginShares.length ? median(noisyMarginShares) : null;
   if (seconds < g.min_voice_seconds) {
     reason = 'voices-too-short';
     detail = `the voices hold ${seconds.toFixed(2)} s of audio (median), less than the ${g.min_voice_seconds.toFixed(2)} s of the shortest calibration voices (1st percentile): record longer utterances`;
+  } else if (noisy !== null && noisy > NOISY_MARGIN_SHARE) {
+    reason = 'noisy-margins';
+    detail = `${Math.round(noisy * 100)}% of each clip's kept audio (median) is steady background around the speech, not speech (limit ${NOISY_MARGIN_SHARE * 100}%): the attack was calibrated on clean clips; trim the clips to the speech or record in a quieter place`;
   } else if (j1 >= 0) {
     reason = 'reference-member-like';
     detail = `reference model ${names[j1]}, which never trained on this speaker, would call the voices a member (p = ${pv[j1].toPrecision(2)} < ${g.alpha} on its reference speakers): the voices are unlike the speech the attack was calibrated on`;
@@ -294,6 +318,7 @@ export function applyGuard(
     atypical_voice_shares: shares,
     out_of_range_share: outOfRange,
     median_voice_seconds: seconds,
+    noisy_margin_share: noisy,
     reason,
     detail,
   };
