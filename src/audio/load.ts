@@ -6,7 +6,14 @@ import { AudioError } from '../errors.js';
 import { decodeAudioFile, type DecodedAudio } from './decode.js';
 import { resample } from './resample.js';
 import { trimSilence, type TrimOptions } from './trim.js';
-import { detectSpeech, VAD_DEFAULTS, VAD_GATED, type VadOptions } from './vad.js';
+import {
+  detectSpeech,
+  detectSpeechAndGate,
+  VAD_DEFAULTS,
+  VAD_GATED,
+  type SpeechActivity,
+  type VadOptions,
+} from './vad.js';
 
 /** Options of {@link prepareAudio} / {@link loadClip}. */
 export interface PrepareOptions {
@@ -67,8 +74,11 @@ export async function prepareAudio(audio: DecodedAudio, options: PrepareOptions)
       speechSeconds: rawSeconds,
     };
   }
-  const vad = options.vad ?? VAD_DEFAULTS;
-  const speech = await detectSpeech(samples, options.sampleRate, vad);
+  // The default stage also measures what it would keep with the energy gate (VAD_GATED), in the same pass.
+  const speech: SpeechActivity & { gatedKeptSeconds?: number } =
+    options.vad === undefined
+      ? await detectSpeechAndGate(samples, options.sampleRate, VAD_DEFAULTS, VAD_GATED)
+      : await detectSpeech(samples, options.sampleRate, options.vad);
   if (speech.speechSeconds === 0 || speech.speechSeconds < min) {
     throw new AudioError(
       audio.source,
@@ -76,16 +86,13 @@ export async function prepareAudio(audio: DecodedAudio, options: PrepareOptions)
       `${speech.speechSeconds.toFixed(2)} s of speech in ${rawSeconds.toFixed(2)} s of audio (voice activity detection); the model needs at least ${min} s of speech`,
     );
   }
-  // The gated stage on the same samples, measured only (see VAD_GATED): ~0.1 ms per 2 s clip.
-  const gated =
-    options.vad === undefined ? await detectSpeech(samples, options.sampleRate, VAD_GATED) : undefined;
   return {
     source: audio.source,
     samples: speech.samples,
     sampleRate: options.sampleRate,
     seconds: speech.keptSeconds,
     speechSeconds: speech.speechSeconds,
-    ...(gated ? { gatedSeconds: gated.keptSeconds } : {}),
+    ...(speech.gatedKeptSeconds !== undefined ? { gatedSeconds: speech.gatedKeptSeconds } : {}),
   };
 }
 

@@ -243,14 +243,57 @@ export async function detectSpeech(
   sampleRate: number,
   options: VadOptions = VAD_DEFAULTS,
 ): Promise<SpeechActivity> {
+  const { decisions, probe, rate } = await probeDecisions(samples, sampleRate, options.mode);
+  if (options.energyAboveFloorDb) gate(decisions, probe, rate, options);
+  return cutToSpeech(samples, sampleRate, decisions, options);
+}
+
+/**
+ * {@link detectSpeech} with `options`, plus the seconds the same stage with the energy gate of `gated` would
+ * keep — from one pass of libfvad over the clip (the gate is applied to a copy of its decisions).
+ * @param gated options whose `energyAboveFloorDb` / `energyBelowPeakDb` are the gate (e.g. {@link VAD_GATED})
+ */
+export async function detectSpeechAndGate(
+  samples: Float32Array,
+  sampleRate: number,
+  options: VadOptions,
+  gated: VadOptions,
+): Promise<SpeechActivity & { gatedKeptSeconds: number }> {
+  const { decisions, probe, rate } = await probeDecisions(samples, sampleRate, options.mode);
+  const gatedDecisions = decisions.slice();
+  if (options.energyAboveFloorDb) gate(decisions, probe, rate, options);
+  if (gated.energyAboveFloorDb) gate(gatedDecisions, probe, rate, gated);
+  return {
+    ...cutToSpeech(samples, sampleRate, decisions, options),
+    gatedKeptSeconds: cutToSpeech(samples, sampleRate, gatedDecisions, gated).keptSeconds,
+  };
+}
+
+/** libfvad's per-frame decisions of a clip (analysed on a 16 kHz copy at rates libfvad does not take). */
+async function probeDecisions(
+  samples: Float32Array,
+  sampleRate: number,
+  mode: number,
+): Promise<{ decisions: Int8Array; probe: Float32Array; rate: number }> {
   await vadReady();
   const rate = FVAD_RATES.includes(sampleRate) ? sampleRate : 16000;
   const probe = rate === sampleRate ? samples : await resample(samples, sampleRate, rate);
-  const decisions = frameDecisions(probe, rate, options.mode);
-  if (options.energyAboveFloorDb) {
-    const len = Math.round(rate * FRAME_SECONDS);
-    gateByEnergy(decisions, probe, len, options.energyAboveFloorDb, options.energyBelowPeakDb ?? 0);
-  }
+  return { decisions: frameDecisions(probe, rate, mode), probe, rate };
+}
+
+/** {@link gateByEnergy} with the thresholds of `o`, on frames of the probe's rate. */
+function gate(decisions: Int8Array, probe: Float32Array, rate: number, o: VadOptions): void {
+  const len = Math.round(rate * FRAME_SECONDS);
+  gateByEnergy(decisions, probe, len, o.energyAboveFloorDb ?? 0, o.energyBelowPeakDb ?? 0);
+}
+
+/** Cut a clip to its speech by per-frame decisions (-1 digital silence, 0 none, 1 speech, 2 loud speech). */
+function cutToSpeech(
+  samples: Float32Array,
+  sampleRate: number,
+  decisions: Int8Array,
+  options: VadOptions,
+): SpeechActivity {
   const hop = sampleRate * FRAME_SECONDS; // input samples per decision frame (may be fractional)
   const at = (f: number): number => Math.min(samples.length, Math.round(f * hop));
   // Trimming anchors on the frames the energy gate calls loud speech (2), when there are any.
